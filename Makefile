@@ -1,0 +1,41 @@
+# Two commands for a fresh clone (see README):
+#   make all    install everything into .venv, then rebuild every result (dvc repro, default profile)
+#   make test   install everything into .venv, then run the test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+export PATH := $(BIN):$(PATH)
+export MPLBACKEND ?= Agg
+
+.PHONY: all setup data repro test lab smoke
+
+all: repro
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	# torchattacks (cross-check tests, benchmarks) pins an old requests: install it without deps.
+	$(BIN)/python -m pip install --quiet --no-deps torchattacks==3.5.1
+	# The Jupyter kernel of this environment (inside .venv, so clones never overwrite each other's).
+	$(BIN)/python -m ipykernel install --sys-prefix --name aad --display-name "Python (aad)"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+data: setup
+	$(BIN)/aad data fetch mnist5k
+
+repro: data
+	$(BIN)/dvc repro
+	$(BIN)/dvc status
+
+test: data
+	$(BIN)/python -m pytest
+
+lab: data
+	$(BIN)/jupyter lab notebooks/
+
+smoke: data
+	$(BIN)/aad profile use smoke && $(BIN)/dvc repro; $(BIN)/aad profile use default

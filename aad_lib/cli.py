@@ -1,0 +1,108 @@
+"""The ``aad`` command: data, train, evaluate, profile. Every command reads params.yaml (with
+``--set key.sub=value`` overrides) and fails with one clear line on a bad name or value."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import config, data, notebooks, pipeline
+from .validation import AadError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        args.run(args)
+    except AadError as err:
+        print(f"aad: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _params(args: argparse.Namespace) -> dict:
+    return config.load(args.params, args.set)
+
+
+def _cmd_fetch(args: argparse.Namespace) -> None:
+    print(data.fetch(args.name, args.root, download=args.download))
+
+
+def _cmd_prepare(args: argparse.Namespace) -> None:
+    print(pipeline.prepare_data(_params(args)))
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    params = _params(args)
+    print(pipeline.train_method(params, args.method, args.seed if args.seed is not None else params["seed"],
+                                resume=not args.restart))
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    params = _params(args)
+    out = pipeline.evaluate_method(params, args.method, args.seed if args.seed is not None else params["seed"])
+    print(out)
+
+
+def _cmd_notebook(args: argparse.Namespace) -> None:
+    params = _params(args)
+    out = f"{params['reports']['dir']}/notebooks"
+    print(notebooks.run(args.name, out, {"params_path": args.params, "overrides": args.set}, progress=params["progress"]))
+
+
+def _cmd_profile(args: argparse.Namespace) -> None:
+    if args.action == "list":
+        print("\n".join(config.profile_names()))
+    elif args.action == "show":
+        print(config.load(args.params).get("profile", "?"))
+    else:
+        if not args.name:
+            raise AadError("`aad profile use` needs a profile name: " + ", ".join(config.profile_names()))
+        print(f"params.yaml <- profiles/{args.name}.yaml ({config.use_profile(args.name)})")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="aad", description="Attention- and compression-based adversarial defenses.")
+    sub = p.add_subparsers(metavar="command")
+
+    def with_params(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sp.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
+        sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a parameter, e.g. --set train.epochs=3 (repeatable)")
+        return sp
+
+    d = sub.add_parser("data", help="fetch raw data, prepare the split").add_subparsers(metavar="action")
+    f = d.add_parser("fetch", help="write a dataset's raw files under data/ (mnist5k: offline)")
+    f.add_argument("name", help="dataset: " + ", ".join(n for n in data.names() if n != "fake"))
+    f.add_argument("--root", default="data")
+    f.add_argument("--download", action="store_true", help="allow a network download (torchvision datasets)")
+    f.set_defaults(run=_cmd_fetch)
+    with_params(d.add_parser("prepare", help="materialise the configured train/test split")).set_defaults(run=_cmd_prepare)
+
+    t = with_params(sub.add_parser("train", help="train one method (resumes from its last checkpoint)"))
+    t.add_argument("--method", required=True)
+    t.add_argument("--seed", type=int, default=None, help="default: params seed")
+    t.add_argument("--restart", action="store_true", help="ignore existing checkpoints")
+    t.set_defaults(run=_cmd_train)
+
+    e = with_params(sub.add_parser("evaluate", help="robustness table row of one trained model"))
+    e.add_argument("--method", required=True)
+    e.add_argument("--seed", type=int, default=None)
+    e.set_defaults(run=_cmd_evaluate)
+
+    nb = with_params(sub.add_parser("notebook", help="execute a numbered notebook with papermill into reports/"))
+    nb.add_argument("name", help="e.g. 03_adaptive_weighting")
+    nb.set_defaults(run=_cmd_notebook)
+
+    pr = with_params(sub.add_parser("profile", help="list, show or switch the parameter profile"))
+    pr.add_argument("action", choices=["list", "show", "use"])
+    pr.add_argument("name", nargs="?")
+    pr.set_defaults(run=_cmd_profile)
+    return p
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,33 @@
+"""The training objectives of the baselines, one function per equation.
+
+Notation: z = logits of the clean image x, z' = logits of its adversarial x', p = softmax(z).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def logit_pairing(z_clean: torch.Tensor, z_adv: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """ALP term (Kannan et al. 2018, Eq. 4): ``mean_i w_i * ||z_i - z'_i||_2^2``.
+
+    The squared L2 distance is summed over classes and averaged over the batch; ``weights``
+    (default 1) gives the adaptive form of AALP (Eq. 9).
+    """
+    per_sample = (z_clean - z_adv).pow(2).sum(dim=1)
+    if weights is not None:
+        per_sample = per_sample * weights
+    return per_sample.mean()
+
+
+def trades_kl(z_clean: torch.Tensor, z_adv: torch.Tensor) -> torch.Tensor:
+    """TRADES boundary term (Zhang et al. 2019, Eq. 5): ``mean_i KL(p(x_i) || p(x'_i))``.
+
+    Written as in the official code: ``KLDivLoss(log_softmax(z'), softmax(z), 'sum') / N``.
+    """
+    return F.kl_div(F.log_softmax(z_adv, dim=1), F.softmax(z_clean, dim=1), reduction="sum") / z_clean.shape[0]
+
+
+def true_class_confidence(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``p_y(x)``: the softmax probability of the true class, per sample."""
+    return F.softmax(logits, dim=1).gather(1, y[:, None]).squeeze(1)

@@ -1,0 +1,67 @@
+"""Model registry: ``create(name, num_classes, in_channels, ...)`` returns an
+:class:`~aad_lib.models.base.ImageClassifier` taking [0, 1] images.
+
+Names: ``lenet`` (the paper's MNIST LeNet, 32/64 conv, 1024 fc), ``lenet_small`` (16/32 conv,
+256 fc, the CPU profile), ``resnet9`` (SVHN), ``resnet32`` (CIFAR-10, 6n+2 with n=5), and
+``timm:<name>`` for any timm model (``pretrained=True`` needs the weights once from the hub).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from ..validation import AadError, choose
+from .base import ImageClassifier, Normalize
+from .lenet import LeNet
+from .resnet import CifarResNet, ResNet9
+from .timm_models import TimmClassifier
+
+_REGISTRY: dict[str, Callable[..., ImageClassifier]] = {
+    "lenet": lambda **kw: LeNet(channels=(32, 64), hidden=1024, **kw),
+    "lenet_small": lambda **kw: LeNet(channels=(16, 32), hidden=256, **kw),
+    "resnet9": lambda **kw: ResNet9(**kw),
+    "resnet32": lambda **kw: CifarResNet(n=5, **kw),
+}
+
+
+def names() -> list[str]:
+    """Registered model names (plus any ``timm:<name>``)."""
+    return sorted(_REGISTRY) + ["timm:<name>"]
+
+
+def create(name: str, num_classes: int = 10, in_channels: int = 1, size: int = 28,
+           mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+           pretrained: bool = False) -> ImageClassifier:
+    """Build model ``name`` for ``in_channels`` x ``size`` x ``size`` images in [0, 1].
+
+    ``mean``/``std`` set the normalisation layer (default: 0.5/0.25 per channel); pass the
+    dataset's statistics (``aad_lib.data.info(name)``).
+    """
+    if not isinstance(num_classes, int) or num_classes < 2:
+        raise AadError(f"num_classes must be an integer >= 2, got {num_classes!r}.")
+    if not isinstance(in_channels, int) or in_channels < 1:
+        raise AadError(f"in_channels must be a positive integer, got {in_channels!r}.")
+    if mean is None or std is None:
+        mean, std = (0.5,) * in_channels, (0.25,) * in_channels
+    if len(mean) != in_channels or len(std) != in_channels:
+        raise AadError(f"mean/std need {in_channels} values (one per channel), got {len(mean)}/{len(std)}.")
+    if name.startswith("timm:"):
+        return TimmClassifier(name[5:], num_classes=num_classes, in_channels=in_channels,
+                              pretrained=pretrained, mean=mean, std=std)
+    choose(name, list(_REGISTRY) + ["timm:<name>"], "model")
+    if pretrained:
+        raise AadError(f"model {name!r} has no pretrained weights; train it with `aad train`.")
+    if name.startswith("lenet") and size % 4:
+        raise AadError(f"{name} needs an image size divisible by 4, got {size}.")
+    return _REGISTRY[name](num_classes=num_classes, in_channels=in_channels, size=size, mean=mean, std=std)
+
+
+def for_dataset(name: str, dataset: str) -> ImageClassifier:
+    """Model ``name`` shaped for dataset ``dataset`` (channels, size, classes, normalisation)."""
+    from ..data import info
+
+    d = info(dataset)
+    return create(name, num_classes=d.num_classes, in_channels=d.channels, size=d.size, mean=d.mean, std=d.std)
+
+
+__all__ = ["ImageClassifier", "Normalize", "LeNet", "ResNet9", "CifarResNet", "TimmClassifier",
+           "create", "for_dataset", "names"]

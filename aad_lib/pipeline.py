@@ -1,0 +1,155 @@
+"""The pipeline's steps as functions of the params dict: prepare data, train one method/seed,
+evaluate one model. The CLI (and so DVC), the notebooks and the tests all call these."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import data, models
+from .evaluation import EvalConfig, evaluate, summarize
+from .files import atomic_write_json, atomic_write_text
+from .runtime import pick_device, seed_everything
+from .training import TrainConfig, checkpoint, load_model, recipes, train
+from .training.loop import TrainConfig as _TC
+from .validation import AadError, choose
+
+TRAIN_KEYS = set(_TC.__dataclass_fields__) - {"method", "options", "seed"}
+
+
+# ---------------------------------------------------------------- paths
+
+def prepared_path(params: dict[str, Any]) -> Path:
+    return Path(params["data"]["prepared"]) / f"{params['data']['name']}.pt"
+
+
+def model_dir(method: str, seed: int) -> Path:
+    return Path("models") / method / f"seed{seed}"
+
+
+def train_log_path(params: dict[str, Any], method: str, seed: int) -> Path:
+    return Path(params["reports"]["dir"]) / "train" / f"{method}-seed{seed}.csv"
+
+
+def eval_dir(params: dict[str, Any], method: str, seed: int) -> Path:
+    return Path(params["reports"]["dir"]) / "eval" / f"{method}-seed{seed}"
+
+
+# ---------------------------------------------------------------- data
+
+def prepare_data(params: dict[str, Any]) -> Path:
+    """Materialise the configured dataset's train/test split (optionally a class-balanced subset)
+    as uint8 tensors in one checksummed file, plus a summary JSON under reports/data/."""
+    d = params["data"]
+    out = prepared_path(params)
+    payload: dict[str, torch.Tensor] = {}
+    summary: dict[str, Any] = {"dataset": d["name"]}
+    for split, subset in (("train", d["train_subset"]), ("test", d["test_subset"])):
+        ds = data.load(d["name"], d["root"], split)
+        idx = balanced_subset(ds.labels, subset) if subset else torch.arange(len(ds))
+        payload[f"{split}_images"] = ds.images[idx].clone()
+        payload[f"{split}_labels"] = ds.labels[idx].clone()
+        summary[split] = {"n": len(idx), "per_class": torch.bincount(ds.labels[idx]).tolist()}
+    checkpoint.save(out, payload, {"kind": "prepared-data", "dataset": d["name"], **summary})
+    atomic_write_json(Path(params["reports"]["dir"]) / "data" / f"{d['name']}.json", summary)
+    return out
+
+
+def balanced_subset(labels: torch.Tensor, n: int) -> torch.Tensor:
+    """Indices of the first ``n // C`` samples of each of the C classes, in dataset order."""
+    classes = torch.unique(labels)
+    per_class = n // len(classes)
+    if per_class < 1:
+        raise AadError(f"a subset of {n} cannot hold one sample of each of {len(classes)} classes.")
+    idx = torch.cat([torch.nonzero(labels == c).squeeze(1)[:per_class] for c in classes])
+    return idx.sort().values
+
+
+def load_split(params: dict[str, Any], split: str) -> data.ImageTensorDataset:
+    """The prepared ``split`` (run ``aad data prepare`` first)."""
+    choose(split, data.SPLITS, "split")
+    path = prepared_path(params)
+    if not path.exists():
+        raise AadError(f"{path} not found; run `aad data prepare` (or `dvc repro prepare`) first.")
+    payload, _ = checkpoint.load(path)
+    return data.ImageTensorDataset(payload[f"{split}_images"], payload[f"{split}_labels"], params["data"]["name"], split)
+
+
+# ---------------------------------------------------------------- training
+
+def train_config(params: dict[str, Any], method: str, seed: int) -> TrainConfig:
+    """``train`` merged with ``methods.<method>``; keys a method does not know are errors."""
+    choose(method, recipes.RECIPES, "training method")
+    merged = {k: v for k, v in params["train"].items()}
+    overrides = dict((params.get("methods") or {}).get(method) or {})
+    options = {}
+    for key, value in overrides.items():
+        if key in TRAIN_KEYS:
+            merged[key] = {**merged[key], **value} if isinstance(value, dict) and key == "attack" else value
+        else:
+            choose(key, sorted(TRAIN_KEYS | set(recipes.OPTIONS[method])), f"setting for method {method!r}")
+            options[key] = value
+    return TrainConfig(method=method, seed=seed, options=options, **merged)
+
+
+def model_spec(params: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of ``models.create`` for the configured model and dataset."""
+    info = data.info(params["data"]["name"])
+    return {"name": params["model"]["name"], "num_classes": info.num_classes, "in_channels": info.channels,
+            "size": info.size, "mean": list(info.mean), "std": list(info.std)}
+
+
+def train_method(params: dict[str, Any], method: str, seed: int, resume: bool = True) -> Path:
+    """Train ``method`` with ``seed`` into ``models/<method>/seed<seed>/``."""
+    cfg = train_config(params, method, seed)
+    device = pick_device(params["device"])
+    seed_everything(seed)
+    spec = model_spec(params)
+    model = models.create(**spec)
+    out = model_dir(method, seed)
+    train(model, load_split(params, "train"), cfg, out, model_spec=spec, test_set=load_split(params, "test"),
+          device=device, progress=params["progress"], resume=resume, log_path=train_log_path(params, method, seed))
+    return out
+
+
+# ---------------------------------------------------------------- evaluation
+
+def eval_config(params: dict[str, Any]) -> EvalConfig:
+    e = params["evaluate"]
+    return EvalConfig(eps=e["eps"], alpha=e["alpha"], pgd_steps=list(e["pgd_steps"]), cw_steps=list(e["cw_steps"]),
+                      kappa=e["kappa"], random_start=e["random_start"], batch_size=e["batch_size"], seed=e["seed"])
+
+
+def evaluate_method(params: dict[str, Any], method: str, seed: int) -> Path:
+    """Table 2 row of one trained model: per-sample records (CSV) and a summary (JSON metrics)."""
+    device = pick_device(params["device"])
+    model = load_model(model_dir(method, seed) / "model.pt", device)
+    test = load_split(params, "test")
+    n = params["evaluate"]["samples"] or len(test)
+    x, y = test.tensors(device, n)
+    cfg = eval_config(params)
+    seed_everything(cfg.seed)
+    t0 = time.perf_counter()
+    records = evaluate(model, x, y, cfg, progress=params["progress"])
+    seconds = time.perf_counter() - t0
+    out = eval_dir(params, method, seed)
+    atomic_write_text(out / "records.csv", records.to_csv(index=False))
+    summary = {"method": method, "seed": seed, "dataset": params["data"]["name"], "model": params["model"]["name"],
+               "n": len(records), "eval_seed": cfg.seed, "eps": cfg.eps, "alpha": cfg.alpha,
+               "seconds": round(seconds, 2), "columns": cfg.columns(), "accuracy": summarize(records, cfg.columns())}
+    atomic_write_json(out / "summary.json", summary)
+    return out
+
+
+def read_summaries(params: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
+    """All evaluation summaries of the configured methods and seeds that exist."""
+    found = {}
+    for method in params["run"]["methods"]:
+        for seed in params["run"]["seeds"]:
+            path = eval_dir(params, method, seed) / "summary.json"
+            if path.exists():
+                found[(method, seed)] = json.loads(path.read_text())
+    return found

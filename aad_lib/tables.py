@@ -1,0 +1,76 @@
+"""Assemble result tables from the evaluation summaries, with uncertainty and the paper beside."""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from . import references
+from .pipeline import read_summaries
+
+
+def accuracy_table(params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows = methods (of ``run.methods`` that were evaluated), columns = attacks.
+
+    Returns (mean accuracy in percent over seeds, uncertainty text per cell): with one seed the
+    95% Wilson interval over test samples, with several the min-max range over seeds.
+    """
+    summaries = read_summaries(params)
+    means, spreads = {}, {}
+    for method in params["run"]["methods"]:
+        runs = [s for (m, _), s in summaries.items() if m == method]
+        if not runs:
+            continue
+        columns = runs[0]["columns"]
+        means[method], spreads[method] = {}, {}
+        for col in columns:
+            accs = [100 * r["accuracy"][col]["accuracy"] for r in runs]
+            means[method][col] = sum(accs) / len(accs)
+            if len(runs) == 1:
+                cell = runs[0]["accuracy"][col]
+                spreads[method][col] = f"[{100 * cell['ci_low']:.1f}, {100 * cell['ci_high']:.1f}]"
+            else:
+                spreads[method][col] = f"{min(accs):.1f}-{max(accs):.1f} ({len(runs)} seeds)"
+    order = next(iter(summaries.values()))["columns"] if summaries else []
+    return pd.DataFrame(means).T[order], pd.DataFrame(spreads).T[order]
+
+
+def with_paper(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
+    """Interleave our rows and the paper's: ``<label> (ours)``, ``<label> (paper)``."""
+    rows = []
+    for method in ours.index:
+        label = references.paper_label(method)
+        rows.append(ours.loc[method].rename(f"{label} (ours)"))
+        if method in paper.index:
+            rows.append(paper.loc[method, [c for c in ours.columns if c in paper.columns]].rename(f"{label} (paper)"))
+    return pd.DataFrame(rows)
+
+
+def run_facts(params: dict[str, Any]) -> pd.DataFrame:
+    """Seeds, test-sample count and evaluation time of every evaluated model."""
+    rows = [{"method": m, "seed": s, "n_test": v["n"], "eval_seed": v["eval_seed"], "eps": v["eps"],
+             "step": v["alpha"], "eval_seconds": v["seconds"]}
+            for (m, s), v in read_summaries(params).items()]
+    return pd.DataFrame(rows)
+
+
+def training_budget(params: dict[str, Any]) -> pd.DataFrame:
+    """What each trained model cost: epochs, training attack, optimiser, wall time (from model.json)."""
+    from .pipeline import model_dir
+    from .training import checkpoint
+
+    rows = []
+    for method in params["run"]["methods"]:
+        for seed in params["run"]["seeds"]:
+            path = model_dir(method, seed) / "model.pt"
+            if not path.exists():
+                continue
+            meta = checkpoint.read_meta(path)
+            c = meta["config"]
+            a = c["attack"]
+            attack = "none" if method == "standard" else f"PGD-{a['steps']} eps {a['eps']} step {a['alpha']}"
+            rows.append({"method": method, "seed": seed, "epochs": c["epochs"], "batch": c["batch_size"],
+                         "optimizer": f"{c['optimizer']} lr {c['lr']}", "train attack": attack,
+                         "eps warm-up (epochs)": c["eps_warmup_epochs"], "options": c["options"] or "",
+                         "train minutes": round(meta["train_seconds"] / 60, 1)})
+    return pd.DataFrame(rows)

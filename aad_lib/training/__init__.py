@@ -1,0 +1,6 @@
+"""One training loop; methods are loss recipes registered in :mod:`.recipes`."""
+from . import checkpoint, recipes
+from .loop import TrainConfig, load_model, train
+from .recipes import RECIPES, AttackSpec
+
+__all__ = ["TrainConfig", "AttackSpec", "RECIPES", "train", "load_model", "checkpoint", "recipes"]
