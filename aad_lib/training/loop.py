@@ -127,7 +127,7 @@ def train(model: nn.Module, train_set: ImageTensorDataset, cfg: TrainConfig, out
         sums = {"loss": 0.0, "clean": 0, "adv": 0, "seen": 0}
         parts_sum: dict[str, float] = {}
         batches = range(0, n, cfg.batch_size)
-        bar = tqdm(batches, desc=f"{cfg.method} epoch {epoch}/{cfg.epochs}", disable=not progress, leave=False)
+        bar = tqdm(batches, desc=f"{cfg.method} epoch {epoch}/{cfg.epochs}", disable=None if progress else True, leave=False)  # bars on a TTY only
         for b, start in enumerate(bar):
             idx = order[start:start + cfg.batch_size]
             fraction = _warmup_fraction(cfg, epoch - 1 + b / len(batches))

@@ -1,0 +1,49 @@
+import pytest
+import yaml
+
+from aad_lib import config, pipeline
+from aad_lib.validation import AadError
+
+from .conftest import ROOT
+
+
+def test_params_yaml_is_the_resolved_active_profile():
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert params == config.resolve_profile(params["profile"], ROOT)
+
+
+@pytest.mark.parametrize("name", ["default", "smoke", "paper"])
+def test_every_profile_resolves_and_validates(name):
+    params = config.resolve_profile(name, ROOT)
+    for method in params["run"]["methods"]:
+        pipeline.train_config(params, method, 0)
+    pipeline.eval_config(params)
+
+
+def test_unknown_key_gets_a_did_you_mean():
+    with pytest.raises(AadError, match="Did you mean 'epochs'"):
+        config.load(ROOT / "params.yaml", ["train.epoch=3"])
+
+
+def test_wrong_type_is_refused():
+    with pytest.raises(AadError, match="train.epochs must be an integer"):
+        config.load(ROOT / "params.yaml", ["train.epochs=three"])
+    with pytest.raises(AadError, match="must be a section"):
+        config.load(ROOT / "params.yaml", ["train=3"])
+
+
+def test_override_is_parsed_as_yaml():
+    params = config.load(ROOT / "params.yaml", ["train.lr=1e-4", "run.methods=[madry]"])
+    assert params["train"]["lr"] == 1e-4 and params["run"]["methods"] == ["madry"]
+
+
+def test_method_settings_are_checked():
+    params = config.resolve_profile("default", ROOT)
+    params["methods"]["alp"] = {"alp_wieght": 1.0}
+    with pytest.raises(AadError, match="Did you mean 'alp_weight'"):
+        pipeline.train_config(params, "alp", 0)
+    with pytest.raises(AadError, match="unknown training method 'madri'. Did you mean 'madry'"):
+        pipeline.train_config(params, "madri", 0)
+    params["methods"]["madry"] = {"epochs": 2, "attack": {"steps": 3}}
+    cfg = pipeline.train_config(params, "madry", 0)
+    assert cfg.epochs == 2 and cfg.attack.steps == 3 and cfg.attack.eps == 0.3

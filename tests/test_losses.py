@@ -1,0 +1,51 @@
+"""Each loss equation against a case computed by hand."""
+import math
+
+import pytest
+import torch
+
+from aad_lib import losses
+from aad_lib.attacks import objectives
+
+
+def test_logit_pairing_is_mean_squared_l2_over_samples():
+    z = torch.tensor([[1.0, 2.0], [0.0, 0.0]])
+    z_adv = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
+    # ||(1,2)||^2 = 5, ||(-3,-4)||^2 = 25 -> mean 15
+    assert losses.logit_pairing(z, z_adv).item() == pytest.approx(15.0)
+    # weighted (AALP Eq. 9 form): (0.2*5 + 1.0*25)/2 = 13
+    assert losses.logit_pairing(z, z_adv, torch.tensor([0.2, 1.0])).item() == pytest.approx(13.0)
+
+
+def test_trades_kl_matches_hand_computation():
+    z = torch.tensor([[0.0, 0.0]])                 # p = (0.5, 0.5)
+    z_adv = torch.tensor([[math.log(3.0), 0.0]])   # q = (0.75, 0.25)
+    expected = 0.5 * math.log(0.5 / 0.75) + 0.5 * math.log(0.5 / 0.25)
+    assert losses.trades_kl(z, z_adv).item() == pytest.approx(expected, rel=1e-6)
+    assert losses.trades_kl(z, z).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_true_class_confidence():
+    z = torch.tensor([[0.0, math.log(3.0)], [0.0, 0.0]])
+    assert losses.true_class_confidence(z, torch.tensor([1, 0])).tolist() == pytest.approx([0.75, 0.5])
+
+
+def test_cw_margin_hand_case():
+    z = torch.tensor([[5.0, 1.0, 3.0], [0.0, 9.0, 1.0]])
+    y = torch.tensor([0, 2])
+    # sample 0: true 5, best other 3 -> -(5-3+k); sample 1: true 1, best other 9 -> -(1-9+k)
+    assert objectives.cw_margin(z, y, kappa=0.0).item() == pytest.approx(-(2.0 + 0.0))  # second clamps to 0
+    assert objectives.cw_margin(z, y, kappa=50.0).item() == pytest.approx(-(52.0 + 42.0))
+
+
+def test_cross_entropy_is_summed_not_averaged():
+    z = torch.zeros(4, 10)
+    y = torch.zeros(4, dtype=torch.long)
+    assert objectives.cross_entropy(z, y).item() == pytest.approx(4 * math.log(10))
+
+
+def test_kl_objective_equals_trades_term_times_batch():
+    torch.manual_seed(0)
+    z, z_adv = torch.randn(3, 5), torch.randn(3, 5)
+    p = torch.softmax(z, 1)
+    assert objectives.kl_from(z_adv, p).item() == pytest.approx(3 * losses.trades_kl(z, z_adv).item(), rel=1e-5)
