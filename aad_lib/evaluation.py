@@ -63,7 +63,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: EvalConfig
     g_cw = generator(derive_seed(cfg.seed, "cw"), device)
     parts: list[pd.DataFrame] = []
     try:
-        for start in tqdm(range(0, x.shape[0], cfg.batch_size), desc="evaluate", disable=None if progress else True, leave=False)  # bars on a TTY only:
+        for start in tqdm(range(0, x.shape[0], cfg.batch_size), desc="evaluate", disable=None if progress else True, leave=False):  # bars on a TTY only
             xb = x[start:start + cfg.batch_size].to(device)
             yb = y[start:start + cfg.batch_size].to(device)
             record: dict[str, torch.Tensor] = {}
