@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import pandas as pd
 import seaborn as sns
 
@@ -24,6 +25,9 @@ def training_curves(logs: dict[str, pd.DataFrame]) -> plt.Figure:
             sns.lineplot(data=frame, x="epoch", y=col, hue="model", marker="o", ax=ax, legend=ax is axes[0])
         ax.set_title(title)
         ax.set_ylabel("")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if col.endswith("_acc"):
+            ax.set_ylim(0, 1.02)
     return fig
 
 

@@ -47,3 +47,15 @@ def test_method_settings_are_checked():
     params["methods"]["madry"] = {"epochs": 2, "attack": {"steps": 3}}
     cfg = pipeline.train_config(params, "madry", 0)
     assert cfg.epochs == 2 and cfg.attack.steps == 3 and cfg.attack.eps == 0.3
+
+
+def test_paper_profile_uses_the_papers_mnist_settings():
+    from dataclasses import asdict
+
+    from aad_lib.training import PAPER_SETTINGS
+
+    params = config.resolve_profile("paper", ROOT)
+    expected = PAPER_SETTINGS[params["data"]["name"]]
+    cfg = pipeline.train_config(params, "madry", 0)
+    assert asdict(cfg.attack) == asdict(expected["attack"])
+    assert (params["model"]["name"], cfg.optimizer, cfg.lr) == (expected["model"], expected["optimizer"], expected["lr"])
