@@ -57,7 +57,7 @@ def run_facts(params: dict[str, Any]) -> pd.DataFrame:
 def training_budget(params: dict[str, Any]) -> pd.DataFrame:
     """What each trained model cost: epochs, training attack, optimiser, wall time (from model.json)."""
     from .pipeline import model_dir
-    from .training import checkpoint
+    from .training import checkpoint, recipes
 
     rows = []
     for method in params["run"]["methods"]:
@@ -68,9 +68,10 @@ def training_budget(params: dict[str, Any]) -> pd.DataFrame:
             meta = checkpoint.read_meta(path)
             c = meta["config"]
             a = c["attack"]
-            attack = "none" if method == "standard" else f"PGD-{a['steps']} eps {a['eps']} step {a['alpha']}"
+            adversarial = recipes.NEEDS_ATTACK[method]
+            attack = f"PGD-{a['steps']} eps {a['eps']} step {a['alpha']}" if adversarial else "none"
             rows.append({"method": method, "seed": seed, "epochs": c["epochs"], "batch": c["batch_size"],
                          "optimizer": f"{c['optimizer']} lr {c['lr']}", "train attack": attack,
-                         "eps warm-up (epochs)": c["eps_warmup_epochs"], "options": c["options"] or "",
+                         "eps warm-up (epochs)": c["eps_warmup_epochs"] if adversarial else "", "options": c["options"] or "",
                          "train minutes": round(meta["train_seconds"] / 60, 1)})
     return pd.DataFrame(rows)
