@@ -14,10 +14,9 @@ from .evaluation import EvalConfig, evaluate, summarize
 from .files import atomic_write_json, atomic_write_text
 from .runtime import pick_device, seed_everything
 from .training import TrainConfig, checkpoint, load_model, recipes, train
-from .training.loop import TrainConfig as _TC
 from .validation import AadError, choose
 
-TRAIN_KEYS = set(_TC.__dataclass_fields__) - {"method", "options", "seed"}
+TRAIN_KEYS = set(TrainConfig.__dataclass_fields__) - {"method", "options", "seed"}
 
 
 # ---------------------------------------------------------------- paths

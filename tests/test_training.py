@@ -85,3 +85,14 @@ def test_bad_training_settings():
         TrainConfig(method="madry", epochs=1, attack={"eps": -1.0, "alpha": 0.1, "steps": 1})
     with pytest.raises(AadError, match="option of method 'alp'"):
         _cfg("alp", options={"beta": 1.0})
+
+
+def test_logging_forward_leaves_batchnorm_statistics_alone():
+    torch.manual_seed(0)
+    model = models.create("resnet32", in_channels=3, size=8).train()
+    x, y = torch.rand(4, 3, 8, 8), torch.randint(0, 10, (4,))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    batch = recipes.Batch(model, x, y, recipes.AttackSpec(0.1, 0.05, 1), {}, torch.Generator())
+    batch.clean_predictions()
+    assert model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

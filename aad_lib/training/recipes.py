@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import losses
-from ..attacks import pgd, trades_attack
+from ..attacks import model_mode, pgd, trades_attack
 from ..validation import choose
 
 
@@ -59,7 +59,8 @@ class Batch:
         return pgd(self.model, self.x, self.y, a.eps, a.alpha, a.steps, a.random_start, generator=self.generator)
 
     def clean_predictions(self) -> torch.Tensor:
-        with torch.no_grad():
+        """Clean predictions for the log, in eval mode so BatchNorm statistics are not touched."""
+        with torch.no_grad(), model_mode(self.model, "eval"):
             return self.model(self.x).argmax(1)
 
 
