@@ -110,11 +110,6 @@ def summarize(records: pd.DataFrame, columns: list[str]) -> dict[str, dict[str, 
     return out
 
 
-def robustness_table(summaries: dict[str, dict[str, dict[str, float]]], columns: list[str]) -> pd.DataFrame:
-    """Rows = models, columns = attacks, values = accuracy in percent."""
-    return pd.DataFrame({row: {c: 100 * s[c]["accuracy"] for c in columns} for row, s in summaries.items()}).T[columns]
-
-
 def write_table(table: pd.DataFrame, path_stem: str | Path, floatfmt: str = ".2f") -> None:
     """Write ``<stem>.csv`` and ``<stem>.md`` atomically."""
     stem = Path(path_stem)
