@@ -9,6 +9,7 @@ error, before anything runs.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ HEADER = ("# The active profile, resolved. Written by `aad profile use {name}` f
           "# DVC tracks these keys one by one. Edit here for a one-off run, in profiles/ to keep it.\n")
 # Keys whose value is a free-form mapping (a method's options), not checked against the default.
 FREE_FORM = {("methods",)}
+_EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -84,11 +86,8 @@ def apply_override(params: dict[str, Any], item: str) -> dict[str, Any]:
     dotted, raw = item.split("=", 1)
     keys = dotted.strip().split(".")
     value = yaml.safe_load(raw)
-    if isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string; a number was meant
-        try:
-            value = float(value)
-        except ValueError:
-            pass
+    if isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value):  # YAML 1.1 reads "1e-4" as a string
+        value = float(value)
     out = copy.deepcopy(params)
     node = out
     for depth, key in enumerate(keys[:-1]):

@@ -2,7 +2,6 @@
 expects when pointing the pipeline at another dataset."""
 from __future__ import annotations
 
-from ..validation import choose
 from .recipes import AttackSpec
 
 # dataset -> (model, training attack, optimiser, learning rate)
@@ -13,7 +12,3 @@ PAPER_SETTINGS: dict[str, dict] = {
 }
 PAPER_SETTINGS["mnist5k"] = PAPER_SETTINGS["mnist"]
 
-
-def paper_attack(dataset: str) -> AttackSpec:
-    """The training attack the paper uses on ``dataset`` (PGD with random start)."""
-    return PAPER_SETTINGS[choose(dataset, PAPER_SETTINGS, "dataset with paper settings")]["attack"]
