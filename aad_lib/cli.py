@@ -24,7 +24,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _params(args: argparse.Namespace) -> dict:
-    return config.load(args.params, args.set)
+    params = config.load(args.params, args.set)
+    pipeline.check_params(params)
+    return params
 
 
 def _cmd_fetch(args: argparse.Namespace) -> None:

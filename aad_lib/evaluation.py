@@ -49,8 +49,13 @@ class EvalConfig:
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: EvalConfig | None = None,
              progress: bool = True) -> pd.DataFrame:
-    """Per-sample records: for each column of Table 2, whether sample i is still classified
-    correctly (bool), plus its label and clean true-class confidence. Model in eval mode."""
+    """Per-sample records of Table 2 with the model in eval mode. Columns:
+
+    - ``index``, ``label``, ``confidence`` (clean true-class softmax probability);
+    - one boolean column per attack of :meth:`EvalConfig.columns` ("still classified correctly");
+    - ``conf:<attack>``: the adversarial image's true-class probability, and ``pair:<attack>``:
+      ``||z(x) - z(x')||^2``, the per-sample ALP term (AALP paper, Table 1 and Fig. 11 use both).
+    """
     from tqdm.auto import tqdm
 
     cfg = cfg or EvalConfig()
@@ -66,26 +71,32 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: EvalConfig
         for start in tqdm(range(0, x.shape[0], cfg.batch_size), desc="evaluate", disable=None if progress else True, leave=False):  # bars on a TTY only
             xb = x[start:start + cfg.batch_size].to(device)
             yb = y[start:start + cfg.batch_size].to(device)
-            record: dict[str, torch.Tensor] = {}
             with torch.no_grad():
-                logits = model(xb)
-            record["Clean"] = (logits.argmax(1) == yb).cpu()
-            record["confidence"] = F.softmax(logits, 1).gather(1, yb[:, None]).squeeze(1).cpu()
-            x_fgsm = fgsm(model, xb, yb, cfg.eps)
-            with torch.no_grad():
-                record["FGSM"] = (model(x_fgsm).argmax(1) == yb).cpu()
+                clean = model(xb).cpu()
+                fgsm_logits = model(fgsm(model, xb, yb, cfg.eps)).cpu()
+            attacked = {"FGSM": fgsm_logits}
             for loss, steps, gen in (("ce", cfg.pgd_steps, g_pgd), ("cw", cfg.cw_steps, g_cw)):
-                correct, _ = pgd_trajectory(model, xb, yb, cfg.eps, cfg.alpha, steps, cfg.random_start,
-                                            loss=loss, kappa=cfg.kappa, generator=gen)
-                for k, c in correct.items():
-                    record[f"{'PGD' if loss == 'ce' else 'CW'}-{k}"] = c
-            frame = pd.DataFrame({k: v.numpy() for k, v in record.items()})
-            frame.insert(0, "label", yb.cpu().numpy())
-            frame.insert(0, "index", range(start, start + len(yb)))
-            parts.append(frame)
+                logits, _ = pgd_trajectory(model, xb, yb, cfg.eps, cfg.alpha, steps, cfg.random_start,
+                                           loss=loss, kappa=cfg.kappa, generator=gen)
+                attacked.update({f"{'PGD' if loss == 'ce' else 'CW'}-{k}": v for k, v in logits.items()})
+            parts.append(_records(clean, attacked, yb.cpu(), start))
     finally:
         model.train(was_training)
-    return pd.concat(parts, ignore_index=True)[["index", "label", "confidence", *cfg.columns()]]
+    frame = pd.concat(parts, ignore_index=True)
+    attacks = cfg.columns()[1:]
+    return frame[["index", "label", "confidence", *cfg.columns(), *[f"conf:{a}" for a in attacks],
+                  *[f"pair:{a}" for a in attacks]]]
+
+
+def _records(clean: torch.Tensor, attacked: dict[str, torch.Tensor], y: torch.Tensor, start: int) -> pd.DataFrame:
+    columns: dict[str, object] = {"index": range(start, start + len(y)), "label": y.numpy(),
+                                  "confidence": F.softmax(clean, 1).gather(1, y[:, None]).squeeze(1).numpy(),
+                                  "Clean": (clean.argmax(1) == y).numpy()}
+    for name, z in attacked.items():
+        columns[name] = (z.argmax(1) == y).numpy()
+        columns[f"conf:{name}"] = F.softmax(z, 1).gather(1, y[:, None]).squeeze(1).numpy()
+        columns[f"pair:{name}"] = (clean - z).pow(2).sum(1).numpy()
+    return pd.DataFrame(columns)
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:

@@ -31,3 +31,14 @@ def trades_kl(z_clean: torch.Tensor, z_adv: torch.Tensor) -> torch.Tensor:
 def true_class_confidence(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """``p_y(x)``: the softmax probability of the true class, per sample."""
     return F.softmax(logits, dim=1).gather(1, y[:, None]).squeeze(1)
+
+
+def adaptive_logit_pairing(z_clean: torch.Tensor, z_adv: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Adaptive ALP (AALP paper, Eq. 9): ``mean_i p_y(x_i) * ||z_i - z'_i||_2^2`` with the clean
+    true-class confidence ``p_y(x_i)`` detached (a weight, not a path for the gradient)."""
+    return logit_pairing(z_clean, z_adv, true_class_confidence(z_clean.detach(), y))
+
+
+def aalp_total(classification: torch.Tensor, pairing: torch.Tensor, weight: float) -> torch.Tensor:
+    """Total loss (AALP paper, Eq. 10): ``L = L_cls + lambda * L_pair`` (lambda = ``weight``)."""
+    return classification + weight * pairing

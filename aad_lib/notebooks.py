@@ -1,6 +1,7 @@
 """Run the numbered notebooks through papermill (the DVC stages, the tests and the CLI use this)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,3 +39,42 @@ def run(name: str, output_dir: str | Path = "reports/notebooks", parameters: dic
         raise AadError(f"notebook {name} failed in cell {err.exec_count}: {err.ename}: {err.evalue} "
                        f"(executed copy with the traceback: {target})") from err
     return target
+
+
+@dataclass
+class Context:
+    """What every notebook starts from: the checked params, the reports folder, the device and the
+    first ``evaluate.samples`` test images (the ones every model was evaluated on)."""
+
+    params: dict[str, Any]
+    out: Path
+    device: Any
+    x: Any
+    y: Any
+
+    def model(self, method: str, seed: int | None = None) -> Any:
+        """The trained ``method`` (seed ``analysis.figure_seed`` by default), eval mode."""
+        from .pipeline import model_dir
+        from .training import load_model
+
+        seed = self.params["analysis"]["figure_seed"] if seed is None else seed
+        return load_model(model_dir(method, seed) / "model.pt", self.device)
+
+    def has(self, method: str) -> bool:
+        return method in self.params["run"]["methods"]
+
+
+def setup(params_path: str = "params.yaml", overrides: list[str] | None = None, reports_dir: str | None = None) -> Context:
+    """Load and check params (with ``overrides``), pick the device, load the evaluated test images."""
+    from . import config, pipeline
+    from .runtime import pick_device
+
+    params = config.load(params_path, overrides)
+    pipeline.check_params(params)
+    device = pick_device(params["device"])
+    test = pipeline.load_split(params, "test")
+    x, y = test.tensors(device, params["evaluate"]["samples"] or len(test))
+    out = Path(reports_dir or params["reports"]["dir"])
+    print(f"profile {params.get('profile', '?')!r}: dataset {params['data']['name']}, model {params['model']['name']}, "
+          f"methods {params['run']['methods']}, seeds {params['run']['seeds']}, {x.shape[0]} test images, device {device}")
+    return Context(params, out, device, x, y)

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 
 from . import data, models
@@ -79,19 +80,44 @@ def load_split(params: dict[str, Any], split: str) -> data.ImageTensorDataset:
 
 # ---------------------------------------------------------------- training
 
+def method_recipe(params: dict[str, Any], method: str) -> str:
+    """The registered training recipe behind ``method``: the method itself, or for a named
+    variant (``methods.<name>.recipe: aalp``, e.g. one point of the lambda sweep) its recipe."""
+    settings = (params.get("methods") or {}).get(method) or {}
+    if "recipe" in settings:
+        return choose(settings["recipe"], recipes.RECIPES, f"recipe of method {method!r}")
+    known = sorted(recipes.RECIPES) + sorted(k for k, v in (params.get("methods") or {}).items() if v and "recipe" in v)
+    return choose(method, known, "training method")
+
+
 def train_config(params: dict[str, Any], method: str, seed: int) -> TrainConfig:
     """``train`` merged with ``methods.<method>``; keys a method does not know are errors."""
-    choose(method, recipes.RECIPES, "training method")
+    recipe = method_recipe(params, method)
     merged = {k: v for k, v in params["train"].items()}
-    overrides = dict((params.get("methods") or {}).get(method) or {})
+    overrides = {k: v for k, v in ((params.get("methods") or {}).get(method) or {}).items() if k != "recipe"}
     options = {}
     for key, value in overrides.items():
         if key in TRAIN_KEYS:
             merged[key] = {**merged[key], **value} if isinstance(value, dict) and key == "attack" else value
         else:
-            choose(key, sorted(TRAIN_KEYS | set(recipes.OPTIONS[method])), f"setting for method {method!r}")
+            choose(key, sorted(TRAIN_KEYS | set(recipes.OPTIONS[recipe])), f"setting for method {method!r}")
             options[key] = value
-    return TrainConfig(method=method, seed=seed, options=options, **merged)
+    return TrainConfig(method=recipe, seed=seed, options=options, **merged)
+
+
+def check_params(params: dict[str, Any]) -> None:
+    """Checks that need the registries (config.validate checks keys and types): every method to
+    run resolves to a recipe with known settings, the model and dataset exist, and the analysis
+    attack is one of the evaluation columns."""
+    for group in GROUPS:
+        for method, seed in run_pairs(params, group):
+            train_config(params, method, seed)
+    data.info(params["data"]["name"])
+    if not params["model"]["name"].startswith("timm:"):
+        choose(params["model"]["name"], models.names(), "model")
+    attack = params.get("analysis", {}).get("attack")
+    if attack is not None:
+        choose(attack, eval_config(params).columns()[1:], "analysis.attack (an evaluation column)")
 
 
 def model_spec(params: dict[str, Any]) -> dict[str, Any]:
@@ -143,12 +169,34 @@ def evaluate_method(params: dict[str, Any], method: str, seed: int) -> Path:
     return out
 
 
-def read_summaries(params: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
-    """All evaluation summaries of the configured methods and seeds that exist."""
+GROUPS = ("main", "sweep")
+
+
+def run_pairs(params: dict[str, Any], group: str = "main") -> list[tuple[str, int]]:
+    """The (method, seed) pairs ``dvc repro`` trains: ``main`` = run.methods x run.seeds (the
+    tables), ``sweep`` = run.sweep_methods x run.sweep_seeds (the lambda sweep)."""
+    run = params["run"]
+    choose(group, GROUPS, "run group")
+    methods, seeds = (run["methods"], run["seeds"]) if group == "main" else (run["sweep_methods"], run["sweep_seeds"])
+    return [(m, s) for m in methods for s in seeds]
+
+
+def read_summaries(params: dict[str, Any], group: str = "main") -> dict[tuple[str, int], dict[str, Any]]:
+    """All evaluation summaries of the group's methods and seeds that exist."""
     found = {}
-    for method in params["run"]["methods"]:
-        for seed in params["run"]["seeds"]:
-            path = eval_dir(params, method, seed) / "summary.json"
-            if path.exists():
-                found[(method, seed)] = json.loads(path.read_text())
+    for method, seed in run_pairs(params, group):
+        path = eval_dir(params, method, seed) / "summary.json"
+        if path.exists():
+            found[(method, seed)] = json.loads(path.read_text())
     return found
+
+
+def read_records(params: dict[str, Any], method: str, seeds: list[int] | None = None) -> dict[int, pd.DataFrame]:
+    """Per-sample evaluation records of ``method``, one table per seed that was evaluated."""
+
+    seeds = params["run"]["seeds"] if seeds is None else seeds
+    found = {s: eval_dir(params, method, s) / "records.csv" for s in seeds}
+    missing = [str(p) for p in found.values() if not p.exists()]
+    if missing:
+        raise AadError(f"evaluation records missing: {', '.join(missing)}; run `dvc repro` (or `aad evaluate`).")
+    return {s: pd.read_csv(p) for s, p in found.items()}

@@ -6,24 +6,27 @@ from typing import Any
 import pandas as pd
 
 from . import references
-from .pipeline import read_summaries
+from .pipeline import read_summaries, run_pairs
 
 
-def accuracy_table(params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows = methods (of ``run.methods`` that were evaluated), columns = attacks.
+def accuracy_table(params: dict[str, Any], methods: list[str] | None = None, columns: list[str] | None = None,
+                   group: str = "main") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows = methods (``methods`` or the group's, those that were evaluated), columns = attacks
+    (``columns`` or all).
 
     Returns (mean accuracy in percent over seeds, uncertainty text per cell): with one seed the
     95% Wilson interval over test samples, with several the min-max range over seeds.
     """
-    summaries = read_summaries(params)
+    summaries = read_summaries(params, group)
     means, spreads = {}, {}
-    for method in params["run"]["methods"]:
+    wanted = methods if methods is not None else list(dict.fromkeys(m for m, _ in summaries))
+    for method in wanted:
         runs = [s for (m, _), s in summaries.items() if m == method]
         if not runs:
             continue
-        columns = runs[0]["columns"]
+        evaluated = runs[0]["columns"]
         means[method], spreads[method] = {}, {}
-        for col in columns:
+        for col in evaluated:
             accs = [100 * r["accuracy"][col]["accuracy"] for r in runs]
             means[method][col] = sum(accs) / len(accs)
             if len(runs) == 1:
@@ -31,8 +34,8 @@ def accuracy_table(params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
                 spreads[method][col] = f"[{100 * cell['ci_low']:.1f}, {100 * cell['ci_high']:.1f}]"
             else:
                 spreads[method][col] = f"{min(accs):.1f}-{max(accs):.1f} ({len(runs)} seeds)"
-    order = next(iter(summaries.values()))["columns"] if summaries else []
-    return pd.DataFrame(means).T[order], pd.DataFrame(spreads).T[order]
+    order = columns or (next(iter(summaries.values()))["columns"] if summaries else [])
+    return pd.DataFrame(means, index=order).T, pd.DataFrame(spreads, index=order).T
 
 
 def with_paper(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
@@ -46,12 +49,33 @@ def with_paper(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def run_facts(params: dict[str, Any]) -> pd.DataFrame:
+def run_facts(params: dict[str, Any], group: str = "main") -> pd.DataFrame:
     """Seeds, test-sample count and evaluation time of every evaluated model."""
     rows = [{"method": m, "seed": s, "n_test": v["n"], "eval_seed": v["eval_seed"], "eps": v["eps"],
              "step": v["alpha"], "eval_seconds": v["seconds"]}
-            for (m, s), v in read_summaries(params).items()]
+            for (m, s), v in read_summaries(params, group).items()]
     return pd.DataFrame(rows)
+
+
+def seed_accuracies(params: dict[str, Any], method: str, column: str, group: str = "main") -> list[float]:
+    """``column`` accuracy in percent of each evaluated seed of ``method``."""
+    return [100 * v["accuracy"][column]["accuracy"] for (m, _), v in read_summaries(params, group).items() if m == method]
+
+
+def lambda_sweep(params: dict[str, Any], base: str = "aalp") -> pd.DataFrame:
+    """Fig. 6 data: one row per (lambda, seed) of ``base`` (all its seeds) and of every sweep
+    variant whose recipe is ``base``'s, with ``alp_weight`` as lambda and the accuracies in percent."""
+    from .pipeline import method_recipe, train_config
+
+    rows = []
+    for group in ("main", "sweep"):
+        for (method, seed), summary in read_summaries(params, group).items():
+            if method != base and method_recipe(params, method) != method_recipe(params, base):
+                continue
+            lam = train_config(params, method, seed).options["alp_weight"]
+            rows.append({"method": method, "lambda": lam, "seed": seed,
+                         **{c: 100 * summary["accuracy"][c]["accuracy"] for c in summary["columns"]}})
+    return pd.DataFrame(rows).sort_values(["lambda", "seed"]).reset_index(drop=True) if rows else pd.DataFrame()
 
 
 def training_budget(params: dict[str, Any]) -> pd.DataFrame:
@@ -60,15 +84,15 @@ def training_budget(params: dict[str, Any]) -> pd.DataFrame:
     from .training import checkpoint, recipes
 
     rows = []
-    for method in params["run"]["methods"]:
-        for seed in params["run"]["seeds"]:
+    for group in ("main", "sweep"):
+        for method, seed in run_pairs(params, group):
             path = model_dir(method, seed) / "model.pt"
             if not path.exists():
                 continue
             meta = checkpoint.read_meta(path)
             c = meta["config"]
             a = c["attack"]
-            adversarial = recipes.NEEDS_ATTACK[method]
+            adversarial = recipes.NEEDS_ATTACK[c["method"]]
             attack = f"PGD-{a['steps']} eps {a['eps']} step {a['alpha']}" if adversarial else "none"
             rows.append({"method": method, "seed": seed, "epochs": c["epochs"], "batch": c["batch_size"],
                          "optimizer": f"{c['optimizer']} lr {c['lr']}", "train attack": attack,

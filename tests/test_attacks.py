@@ -67,12 +67,12 @@ def test_trajectory_equals_separate_runs(tiny_model, digits):
     x, y = digits
     for loss in ("ce", "cw"):
         g = torch.Generator().manual_seed(5)
-        correct, _ = attacks.pgd_trajectory(tiny_model, x, y, 0.3, 0.02, [0, 2, 5], loss=loss, generator=g)
+        logits, _ = attacks.pgd_trajectory(tiny_model, x, y, 0.3, 0.02, [0, 2, 5], loss=loss, generator=g)
         for k in (0, 2, 5):
             g = torch.Generator().manual_seed(5)
             x_adv = attacks.pgd(tiny_model, x, y, 0.3, 0.02, k, loss=loss, generator=g)
             with torch.no_grad():
-                assert torch.equal(correct[k], tiny_model(x_adv).argmax(1) == y), (loss, k)
+                assert torch.equal(logits[k], tiny_model(x_adv)), (loss, k)
 
 
 def test_same_generator_seed_same_attack(tiny_model, digits):
@@ -142,6 +142,12 @@ def test_pgd_matches_torchattacks_without_random_start(tiny_model, digits, loss_
     theirs = torchattacks.PGD(tiny_model, eps=0.3, alpha=0.01, steps=loss_steps, random_start=False)(x, y)
     diff = (ours - theirs).abs()
     # The projections differ only in float rounding ((x + clamp(a - x)) vs clamp(a, lo, hi)); a
-    # rounding-level change can flip the sign of a near-zero gradient entry in a later step.
+    # rounding-level change can flip the sign of a near-zero gradient entry in a later step, and
+    # from there that image's trajectory drifts. Most images must agree exactly, and the attack's
+    # outcome must agree on all but at most one image.
     assert diff.max() <= 2 * 0.01 * loss_steps + 1e-6
-    assert (diff > 1e-5).float().mean() < 1e-3
+    images_differing = (diff.flatten(1) > 1e-5).any(1)
+    assert images_differing.float().mean() <= 2 / 32
+    with torch.no_grad():
+        outcome_differs = tiny_model(ours).argmax(1) != tiny_model(theirs).argmax(1)
+    assert int(outcome_differs.sum()) <= 1

@@ -59,3 +59,24 @@ def test_paper_profile_uses_the_papers_mnist_settings():
     cfg = pipeline.train_config(params, "madry", 0)
     assert asdict(cfg.attack) == asdict(expected["attack"])
     assert (params["model"]["name"], cfg.optimizer, cfg.lr) == (expected["model"], expected["optimizer"], expected["lr"])
+
+
+def test_named_variants_pick_a_recipe_and_are_checked():
+    params = config.resolve_profile("default", ROOT)
+    params["methods"]["aalp-l3"] = {"recipe": "aalp", "alp_weight": 3.0}
+    cfg = pipeline.train_config(params, "aalp-l3", 1)
+    assert cfg.method == "aalp" and cfg.options["alp_weight"] == 3.0 and cfg.seed == 1
+    params["methods"]["bad"] = {"recipe": "aalpp"}
+    with pytest.raises(AadError, match="Did you mean 'aalp'"):
+        pipeline.train_config(params, "bad", 0)
+    params["run"]["sweep_methods"] = ["aalp-l33"]
+    with pytest.raises(AadError, match="Did you mean 'aalp-l3'"):
+        pipeline.check_params(params)
+
+
+def test_check_params_refuses_an_analysis_attack_that_is_not_evaluated():
+    params = config.resolve_profile("smoke", ROOT)
+    pipeline.check_params(params)
+    params["analysis"]["attack"] = "PGD-40"  # smoke evaluates PGD-2 and PGD-5 only
+    with pytest.raises(AadError, match="analysis.attack"):
+        pipeline.check_params(params)

@@ -14,7 +14,13 @@ def test_evaluate_records_every_column_and_attacks_only_lower_accuracy(tiny_mode
     x, y = digits
     cfg = EvalConfig(eps=0.3, alpha=0.05, pgd_steps=[2, 4], cw_steps=[2, 4], batch_size=16)
     records = evaluate(tiny_model, x, y, cfg, progress=False)
-    assert list(records.columns) == ["index", "label", "confidence", "Clean", "FGSM", "PGD-2", "PGD-4", "CW-2", "CW-4"]
+    attacks = ["FGSM", "PGD-2", "PGD-4", "CW-2", "CW-4"]
+    assert list(records.columns) == (["index", "label", "confidence", "Clean", *attacks]
+                                     + [f"conf:{a}" for a in attacks] + [f"pair:{a}" for a in attacks])
+    # an attack the model survives keeps the true class on top; one it does not, loses it
+    for a in attacks:
+        assert ((records[f"conf:{a}"] > 0.5) <= records[a]).all()
+        assert (records[f"pair:{a}"] >= 0).all()
     assert len(records) == 32 and records["index"].tolist() == list(range(32))
     summary = summarize(records, cfg.columns())
     assert summary["PGD-4"]["accuracy"] <= summary["Clean"]["accuracy"]

@@ -49,3 +49,20 @@ def test_kl_objective_equals_trades_term_times_batch():
     z, z_adv = torch.randn(3, 5), torch.randn(3, 5)
     p = torch.softmax(z, 1)
     assert objectives.kl_from(z_adv, p).item() == pytest.approx(3 * losses.trades_kl(z, z_adv).item(), rel=1e-5)
+
+
+def test_adaptive_logit_pairing_weights_by_detached_clean_confidence():
+    # clean logits: sample 0 p_y = 0.75 (y=1), sample 1 p_y = 0.5; squared distances 5 and 25
+    z = torch.tensor([[0.0, math.log(3.0)], [0.0, 0.0]], requires_grad=True)
+    z_adv = z.detach() + torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    y = torch.tensor([1, 0])
+    loss = losses.adaptive_logit_pairing(z, z_adv, y)
+    assert loss.item() == pytest.approx((0.75 * 5 + 0.5 * 25) / 2)
+    # the weight is a constant: d/dz of w_i ||z_i - z'_i||^2 / N = 2 w_i (z_i - z'_i) / N
+    (grad,) = torch.autograd.grad(loss, z)
+    expected = torch.tensor([[2 * 0.75 * -1.0, 2 * 0.75 * -2.0], [2 * 0.5 * -3.0, 2 * 0.5 * -4.0]]) / 2
+    assert torch.allclose(grad, expected)
+
+
+def test_aalp_total_is_classification_plus_lambda_pairing():
+    assert losses.aalp_total(torch.tensor(0.7), torch.tensor(2.0), 0.25).item() == pytest.approx(1.2)

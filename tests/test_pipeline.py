@@ -52,16 +52,30 @@ def test_smoke_pipeline_builds_every_report(smoke_project):
     root = smoke_project
     params = yaml.safe_load((root / "params.yaml").read_text())
     assert _run(["dvc", "status"], root).stdout.strip() == "Data and pipelines are up to date."
-    for method in params["run"]["methods"]:
+    run = params["run"]
+    for method in run["methods"] + run["sweep_methods"]:
         summary = json.loads((root / "reports" / "eval" / f"{method}-seed0" / "summary.json").read_text())
         assert summary["n"] == params["evaluate"]["samples"]
         records = pd.read_csv(root / "reports" / "eval" / f"{method}-seed0" / "records.csv")
         assert len(records) == summary["n"]
     table = pd.read_csv(root / "reports" / "tables" / "03_table2.csv", index_col=0)
-    assert {"RAW (ours)", "Madry adv (ours)", "Kannan ALP (ours)", "TRADES (ours)", "RAW (paper)"} <= set(table.index)
-    assert (root / "reports" / "figures" / "03_training_curves.png").stat().st_size > 10_000
-    executed = nbformat.read(root / "reports" / "notebooks" / "03_adaptive_weighting.ipynb", as_version=4)
-    assert not [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    rows = ["RAW", "Madry adv", "Kannan ALP", "TRADES", "ALP + Guided Dropout", "ALP + adaptive weighting", "AALP"]
+    assert {f"{r} (ours)" for r in rows} | {f"{r} (paper)" for r in rows} <= set(table.index)
+    ablation = pd.read_csv(root / "reports" / "tables" / "02_ablation_gd.csv", index_col=0)
+    assert "Madry + Guided Dropout (ours, MNIST-5k)" in ablation.index and "ALP + Guided Dropout (paper, SVHN)" in ablation.index
+    sweep = pd.read_csv(root / "reports" / "tables" / "03_lambda_sweep.csv", header=[0, 1], index_col=0)
+    assert sorted(sweep.index) == [0.5, 2.0]
+    for stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].values():
+        for entry in stage.get("plots", []):
+            path = next(iter(entry)) if isinstance(entry, dict) else entry
+            if path.endswith(".png"):
+                assert (root / path.replace("${reports.dir}", "reports")).stat().st_size > 10_000, path
+    for name in ("01_data_analysis", "02_guided_dropout", "03_adaptive_weighting"):
+        executed = nbformat.read(root / "reports" / "notebooks" / f"{name}.ipynb", as_version=4)
+        assert not [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "error"], name
+        answers = [o for c in executed.cells for o in c.get("outputs", [])
+                   if "Answer" in str(o.get("data", {}).get("text/markdown", ""))]
+        assert answers, f"{name} states no answer"
     assert _run(["dvc", "metrics", "show"], root).returncode == 0
 
 

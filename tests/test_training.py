@@ -96,3 +96,17 @@ def test_logging_forward_leaves_batchnorm_statistics_alone():
     batch.clean_predictions()
     assert model.training
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_epoch_models_rebuild_every_saved_epoch(tmp_path, small_set):
+    from aad_lib.training import epoch_models
+
+    final = _model()
+    train(final, small_set, _cfg("aalp", epochs=3), tmp_path, progress=False, model_spec={"name": "lenet_small", "size": 12})
+    seen = list(epoch_models(tmp_path))
+    assert [e for e, _ in seen] == [1, 2, 3] and not seen[0][1].training
+    assert all(torch.equal(a, b) for a, b in zip(seen[-1][1].state_dict().values(), final.state_dict().values()))
+    assert not all(torch.equal(a, b) for a, b in zip(seen[0][1].state_dict().values(), final.state_dict().values()))
+    assert [e for e, _ in epoch_models(tmp_path, every=2)] == [1, 3]
+    with pytest.raises(AadError, match="no epoch checkpoints"):
+        list(epoch_models(tmp_path / "nothing"))

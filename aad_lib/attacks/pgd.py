@@ -1,8 +1,8 @@
 """FGSM and PGD (L-inf and L2, cross-entropy or CW margin), batched, on any device.
 
 One loop serves all of them: FGSM is one PGD step of size eps from the clean image, and
-:func:`pgd_trajectory` runs the same loop while recording which samples are still classified
-correctly after step k for several k at once (PGD-10/20/40/100 are prefixes of one PGD-100 run
+:func:`pgd_trajectory` runs the same loop while recording the logits after step k for several k
+at once (PGD-10/20/40/100 are prefixes of one PGD-100 run
 when they share the start and the step size).
 """
 from __future__ import annotations
@@ -45,22 +45,22 @@ def pgd_trajectory(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: floa
                    checkpoints: Sequence[int], random_start: bool = True, norm: str = "linf", loss: str = "ce",
                    *, kappa: float = 50.0, generator: torch.Generator | None = None,
                    mode: str = "eval") -> tuple[dict[int, torch.Tensor], torch.Tensor]:
-    """One PGD run of ``max(checkpoints)`` steps; for each k in ``checkpoints`` the boolean vector
-    "still correct after k steps". Identical to separate ``pgd(..., steps=k)`` runs from the same
-    generator state, at the cost of the longest one. Returns (correct per k, last iterate)."""
+    """One PGD run of ``max(checkpoints)`` steps; for each k in ``checkpoints`` the logits of the
+    k-th iterate (detached, on the CPU). Identical to separate ``pgd(..., steps=k)`` runs from the
+    same generator state, at the cost of the longest one. Returns (logits per k, last iterate)."""
     ks = sorted({check_count(int(k), "checkpoint", 0) for k in checkpoints})
     if not ks:
         raise AadError("checkpoints must name at least one step count.")
-    correct: dict[int, torch.Tensor] = {}
+    logits_at: dict[int, torch.Tensor] = {}
 
     def record(step: int, logits: torch.Tensor) -> None:
         if step in ks:
-            correct[step] = (logits.argmax(1) == y).cpu()
+            logits_at[step] = logits.cpu()
 
     eps = _check(model, x, y, eps, alpha, ks[-1], norm)
     start = _start(x, eps, norm, generator) if random_start and eps > 0 else x
     x_adv = _run(model, x, y, start, eps, alpha, ks[-1], norm, objectives.get(loss, kappa), mode, record)
-    return correct, x_adv
+    return logits_at, x_adv
 
 
 def trades_attack(model: nn.Module, x: torch.Tensor, eps: float, alpha: float, steps: int, *,

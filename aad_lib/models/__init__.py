@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import torch
+
 from ..validation import AadError, choose
 from .base import ImageClassifier, Normalize
 from .lenet import LeNet
@@ -45,14 +47,18 @@ def create(name: str, num_classes: int = 10, in_channels: int = 1, size: int = 2
     if len(mean) != in_channels or len(std) != in_channels:
         raise AadError(f"mean/std need {in_channels} values (one per channel), got {len(mean)}/{len(std)}.")
     if name.startswith("timm:"):
-        return TimmClassifier(name[5:], num_classes=num_classes, in_channels=in_channels,
-                              pretrained=pretrained, mean=mean, std=std)
+        model = TimmClassifier(name[5:], num_classes=num_classes, in_channels=in_channels,
+                               pretrained=pretrained, mean=mean, std=std)
+        return model.to(memory_format=torch.channels_last)
     choose(name, list(_REGISTRY) + ["timm:<name>"], "model")
     if pretrained:
         raise AadError(f"model {name!r} has no pretrained weights; train it with `aad train`.")
     if name.startswith("lenet") and size % 4:
         raise AadError(f"{name} needs an image size divisible by 4, got {size}.")
-    return _REGISTRY[name](num_classes=num_classes, in_channels=in_channels, size=size, mean=mean, std=std)
+    model = _REGISTRY[name](num_classes=num_classes, in_channels=in_channels, size=size, mean=mean, std=std)
+    # channels_last conv weights: oneDNN's fastest CPU path (PGD on lenet_small 1.37x faster here,
+    # measured by benchmarks/); the same values, only the memory layout differs.
+    return model.to(memory_format=torch.channels_last)
 
 
 def for_dataset(name: str, dataset: str) -> ImageClassifier:

@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,6 +189,27 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> nn.Modul
     model = models.create(**spec)
     model.load_state_dict(payload["model"])
     return model.to(device).eval()
+
+
+def epoch_models(model_dir: str | Path, device: torch.device | str = "cpu", every: int = 1
+                 ) -> Iterator[tuple[int, nn.Module]]:
+    """``(epoch, model)`` for every ``every``-th epoch checkpoint of a finished run in ``model_dir``
+    (and always the last), each rebuilt from ``model.json``'s spec, checksum verified, eval mode."""
+    from .. import models
+
+    model_dir = Path(model_dir)
+    paths = sorted((model_dir / "checkpoints").glob("epoch_*.pt"))
+    if not paths:
+        raise AadError(f"{model_dir} has no epoch checkpoints; train it with `aad train`.")
+    spec = checkpoint.read_meta(model_dir / "model.pt").get("model_spec") or {}
+    check_count(every, "every", 1)
+    for i, path in enumerate(paths):
+        if i % every and i != len(paths) - 1:
+            continue
+        payload, meta = checkpoint.load(path)
+        model = models.create(**spec)
+        model.load_state_dict(payload["model"])
+        yield meta["epoch"], model.to(device).eval()
 
 
 def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:

@@ -15,6 +15,7 @@ from torch import nn
 
 from .. import losses
 from ..attacks import model_mode, pgd, trades_attack
+from ..contribution import guided_logits
 from ..validation import choose
 
 
@@ -103,16 +104,64 @@ def madry(b: Batch) -> StepOutput:
     return StepOutput(loss, {"ce_adv": loss.item()}, clean_pred=b.clean_predictions(), adv_pred=z_adv.argmax(1))
 
 
+def _alp_family(b: Batch, guided: bool, adaptive: bool) -> StepOutput:
+    """Shared body of ALP and its AALP variants: CE over the mixed clean+adversarial minibatch
+    plus ``lambda * L_pair`` (option ``alp_weight``); ``guided`` trims the penultimate layer by
+    Guided Dropout (Eq. 7-8, one mask for the mixed batch), ``adaptive`` weights each pair by the
+    clean true-class confidence (Eq. 9)."""
+    x_adv = b.pgd_examples()
+    if guided:
+        z, _ = guided_logits(b.model, torch.cat([b.x, x_adv]), torch.cat([b.y, b.y]), bool(b.options["gd_rescale"]))
+    else:
+        z = b.model(torch.cat([b.x, x_adv]))
+    z_clean, z_adv = z.chunk(2)
+    ce = 0.5 * (F.cross_entropy(z_clean, b.y) + F.cross_entropy(z_adv, b.y))
+    pairing = losses.adaptive_logit_pairing(z_clean, z_adv, b.y) if adaptive else losses.logit_pairing(z_clean, z_adv)
+    loss = losses.aalp_total(ce, pairing, float(b.options["alp_weight"]))
+    return StepOutput(loss, {"ce": ce.item(), "alp": pairing.item()}, z_clean.argmax(1), z_adv.argmax(1))
+
+
 @recipe("alp", options={"alp_weight": 0.5})
 def alp(b: Batch) -> StepOutput:
     """ALP (Kannan et al. 2018, Eq. 4): CE over the mixed clean+adversarial minibatch plus
     ``lambda * mean_i ||z_i - z'_i||^2`` (option ``alp_weight``, default 0.5)."""
+    return _alp_family(b, guided=False, adaptive=False)
+
+
+@recipe("alp+gd", options={"alp_weight": 0.5, "gd_rescale": False})
+def alp_guided(b: Batch) -> StepOutput:
+    """ALP + Guided Dropout (AALP paper, Sec. 3.1, the first ablation row of Table 2)."""
+    return _alp_family(b, guided=True, adaptive=False)
+
+
+@recipe("alp+aw", options={"alp_weight": 0.5})
+def alp_adaptive(b: Batch) -> StepOutput:
+    """ALP + adaptive sample weighting only (Eq. 9-10 without Guided Dropout; second ablation row)."""
+    return _alp_family(b, guided=False, adaptive=True)
+
+
+@recipe("aalp", options={"alp_weight": 0.5, "gd_rescale": False})
+def aalp(b: Batch) -> StepOutput:
+    """AALP (Eq. 10): ``L = L_cls + lambda * mean_i p_y(x_i) ||z_i - z'_i||^2`` trained through
+    Guided Dropout at the penultimate layer (option ``alp_weight`` = lambda, swept in Fig. 6)."""
+    return _alp_family(b, guided=True, adaptive=True)
+
+
+@recipe("standard+gd", needs_attack=False, options={"gd_rescale": False})
+def standard_guided(b: Batch) -> StepOutput:
+    """RAW + Guided Dropout (Sec. 4.4): ``CE(f_gd(x), y)``."""
+    z, _ = guided_logits(b.model, b.x, b.y, bool(b.options["gd_rescale"]))
+    loss = F.cross_entropy(z, b.y)
+    return StepOutput(loss, {"ce": loss.item()}, clean_pred=z.argmax(1))
+
+
+@recipe("madry+gd", options={"gd_rescale": False})
+def madry_guided(b: Batch) -> StepOutput:
+    """ADV + Guided Dropout (Sec. 4.4): ``CE(f_gd(x'), y)``, the mask from the adversarial batch."""
     x_adv = b.pgd_examples()
-    z_clean, z_adv = b.model(torch.cat([b.x, x_adv])).chunk(2)
-    ce = 0.5 * (F.cross_entropy(z_clean, b.y) + F.cross_entropy(z_adv, b.y))
-    pairing = losses.logit_pairing(z_clean, z_adv)
-    loss = ce + float(b.options["alp_weight"]) * pairing
-    return StepOutput(loss, {"ce": ce.item(), "alp": pairing.item()}, z_clean.argmax(1), z_adv.argmax(1))
+    z_adv, _ = guided_logits(b.model, x_adv, b.y, bool(b.options["gd_rescale"]))
+    loss = F.cross_entropy(z_adv, b.y)
+    return StepOutput(loss, {"ce_adv": loss.item()}, clean_pred=b.clean_predictions(), adv_pred=z_adv.argmax(1))
 
 
 @recipe("trades", options={"trades_beta": 1.0})

@@ -1,0 +1,109 @@
+"""Consistent / inconsistent sets, Table 1 statistics, the paired bootstrap and the per-epoch
+views, against small hand-built records."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from aad_lib import analysis
+from aad_lib.validation import AadError
+
+
+def _records():
+    # 4 samples: consistent, inconsistent, clean error (adv correct), clean error (adv wrong)
+    return pd.DataFrame({
+        "index": [0, 1, 2, 3], "label": [1, 2, 3, 4],
+        "confidence": [0.9, 0.5, 0.2, 0.1],
+        "Clean": [True, True, False, False],
+        "PGD-40": [True, False, True, False],
+        "conf:PGD-40": [0.8, 0.1, 0.6, 0.05],
+        "pair:PGD-40": [1.0, 9.0, 4.0, 2.0],
+    })
+
+
+def test_sample_sets():
+    assert analysis.sample_sets(_records(), "PGD-40").tolist() == ["consistent", "inconsistent", "clean error", "clean error"]
+    with pytest.raises(AadError, match="Did you mean 'PGD-40'"):
+        analysis.sample_sets(_records(), "PGD-4O")
+
+
+def test_set_statistics_hand_case():
+    t = analysis.set_statistics(_records(), "PGD-40", alp_weight=0.5)
+    assert t.index.tolist() == ["consistent", "inconsistent", "clean error"]
+    assert t.loc["consistent", "n"] == 1 and t.loc["clean error", "share"] == 0.5
+    assert t.loc["inconsistent", "adversarial confidence"] == pytest.approx(0.1)
+    assert t.loc["inconsistent", "adversarial CE"] == pytest.approx(-math.log(0.1))
+    assert t.loc["clean error", "ALP loss"] == pytest.approx(3.0)
+    # ALP share: 0.5 * 1.0 / (0.5 * (-ln 0.9 - ln 0.8) + 0.5 * 1.0)
+    ce_mix = 0.5 * (-math.log(0.9) - math.log(0.8))
+    assert t.loc["consistent", "ALP share of loss"] == pytest.approx(0.5 / (ce_mix + 0.5))
+
+
+def test_set_statistics_over_seeds_sums_counts_and_averages_means():
+    a, b = _records(), _records()
+    b["conf:PGD-40"] = [0.6, 0.3, 0.6, 0.05]
+    t = analysis.set_statistics_over_seeds({0: a, 1: b}, "PGD-40")
+    assert t[("mean over seeds", "n")]["consistent"] == 2
+    assert t[("mean over seeds", "adversarial confidence")]["consistent"] == pytest.approx(0.7)
+    assert t[("max-min over seeds", "adversarial confidence")]["inconsistent"] == pytest.approx(0.2)
+
+
+def test_consistent_share():
+    assert analysis.consistent_share(_records(), "PGD-40") == 0.25
+
+
+def test_paired_difference_hand_case_and_interval():
+    a = pd.DataFrame({"index": range(4), "PGD-40": [True, True, True, False]})
+    b = pd.DataFrame({"index": range(4), "PGD-40": [True, False, True, False]})
+    d = analysis.paired_difference([a], [b], "PGD-40", n_boot=500)
+    assert d["difference"] == pytest.approx(25.0) and d["n"] == 4
+    assert 0.0 <= d["ci_low"] <= 25.0 <= d["ci_high"] <= 100.0
+    same = analysis.paired_difference([a], [a], "PGD-40")
+    assert same["difference"] == 0 and same["ci_low"] == 0 and same["ci_high"] == 0 and same["p_value"] == 1.0
+    # two seeds of b average per sample: sample 1 is (0 + 1) / 2
+    b2 = b.assign(**{"PGD-40": [True, True, True, False]})
+    assert analysis.paired_difference([a], [b, b2], "PGD-40")["difference"] == pytest.approx(12.5)
+    with pytest.raises(AadError, match="different test samples"):
+        analysis.paired_difference([a], [b.assign(index=[5, 6, 7, 8])], "PGD-40")
+
+
+def test_large_real_difference_is_significant():
+    rng = np.random.default_rng(0)
+    a = pd.DataFrame({"index": range(1000), "c": rng.random(1000) < 0.9})
+    b = pd.DataFrame({"index": range(1000), "c": rng.random(1000) < 0.5})
+    d = analysis.paired_difference([a], [b], "c", n_boot=1000)
+    assert d["ci_low"] > 30 and d["p_value"] < 0.01
+
+
+def test_history_views_from_a_built_history():
+    rows = []
+    for epoch in (1, 2, 3):
+        rows.append({"epoch": epoch, "index": 0, "clean correct": True, "adversarial correct": True,
+                     "ALP loss": 3.0 / epoch, "clean CE": 0.1, "adversarial CE": 0.2})
+        rows.append({"epoch": epoch, "index": 1, "clean correct": True, "adversarial correct": epoch < 3,
+                     "ALP loss": 1.0 * epoch, "clean CE": 0.3, "adversarial CE": 1.0})
+        rows.append({"epoch": epoch, "index": 2, "clean correct": False, "adversarial correct": False,
+                     "ALP loss": 100.0, "clean CE": 2.0, "adversarial CE": 3.0})
+    history = pd.DataFrame(rows)
+    assert analysis.final_sets(history).tolist() == ["consistent", "inconsistent", "clean error"]
+    by_set = analysis.alp_loss_by_set(history)
+    assert by_set["consistent"].tolist() == pytest.approx([3.0, 1.5, 1.0])
+    assert by_set["inconsistent"].tolist() == pytest.approx([1.0, 2.0, 3.0])
+    curves = analysis.history_curves(history)
+    assert curves.loc[3, "adversarial accuracy"] == pytest.approx(1 / 3)
+    assert curves.loc[1, "clean CE"] == pytest.approx(0.8)
+
+
+def test_epoch_history_matches_direct_computation(tiny_model, digits):
+    x, y = digits
+    h = analysis.epoch_history([(1, tiny_model), (2, tiny_model)], x, y, eps=0.3, alpha=0.05, steps=3, seed=4, batch_size=10)
+    assert len(h) == 2 * len(y)
+    one = h[h.epoch == 1].reset_index(drop=True)
+    with torch.no_grad():
+        z = tiny_model(x)
+    assert one["clean CE"].to_numpy() == pytest.approx(torch.nn.functional.cross_entropy(z, y, reduction="none").numpy(), rel=1e-5)
+    # the same seed per epoch: the same model gives the same adversarial numbers at both epochs
+    assert one["ALP loss"].equals(h[h.epoch == 2]["ALP loss"].reset_index(drop=True))
+    assert (h["ALP loss"] >= 0).all()

@@ -1,0 +1,115 @@
+"""Feature contribution (AALP Eq. 5/7) and Guided Dropout (Eq. 8) against hand-computed cases."""
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from aad_lib import contribution
+from aad_lib.training import recipes
+
+
+class TwoFeatureNet(nn.Module):
+    """penultimate = the input's first 3 pixels; head = a fixed 3 -> 2 linear map."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = nn.Linear(3, 2, bias=False)
+        with torch.no_grad():
+            self.head.weight.copy_(torch.tensor([[1.0, 0.0, 2.0], [0.0, 1.0, 0.0]]))
+
+    def penultimate(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)[:, :3] * 1.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.penultimate(x))
+
+    num_classes = 2
+
+
+def test_contribution_scores_mean_abs_activation_times_gradient():
+    a = torch.tensor([[1.0, -2.0, 0.0], [3.0, 1.0, 4.0]])
+    g = torch.tensor([[0.5, 1.0, 9.0], [-1.0, 0.0, 0.25]])
+    # |a*g| = [[0.5, 2, 0], [3, 0, 1]] -> mean over samples [1.75, 1.0, 0.5]
+    assert contribution.contribution_scores(a, g).tolist() == pytest.approx([1.75, 1.0, 0.5])
+
+
+def test_guided_dropout_mask_keeps_strictly_above_median():
+    c = torch.tensor([0.1, 3.0, 0.5, 2.0])  # torch median of an even count = lower middle = 0.5
+    assert contribution.guided_dropout_mask(c).tolist() == [0.0, 1.0, 0.0, 1.0]
+    assert contribution.guided_dropout_mask(c, rescale=True).tolist() == [0.0, 2.0, 0.0, 2.0]
+    ties = torch.tensor([0.0, 0.0, 0.0, 1.0, 2.0])  # median 0: only the two positive features stay
+    assert contribution.guided_dropout_mask(ties).tolist() == [0.0, 0.0, 0.0, 1.0, 1.0]
+
+
+def test_head_gradient_is_softmax_minus_onehot_times_weight():
+    net = TwoFeatureNet()
+    a = torch.tensor([[1.0, 1.0, 0.0]])  # logits (1, 1): p = (0.5, 0.5)
+    g = contribution.head_gradient(net, a, torch.tensor([0]))
+    # dL/dz = p - onehot(0) = (-0.5, 0.5); dL/da = W^T dL/dz = (-0.5, 0.5, -1.0)
+    assert g.tolist() == [pytest.approx([-0.5, 0.5, -1.0])]
+    assert net.head.weight.grad is None
+
+
+def test_guided_logits_drop_low_contribution_features():
+    net = TwoFeatureNet()
+    x = torch.tensor([[1.0, 1.0, 0.0, 0.0], [2.0, 0.0, 1.0, 0.0]]).view(2, 1, 1, 4)
+    y = torch.tensor([0, 1])
+    a = net.penultimate(x)
+    p = torch.softmax(net(x), 1)
+    onehot = torch.nn.functional.one_hot(y, 2).float()
+    c = (a * ((p - onehot) @ net.head.weight)).abs().mean(0)
+    expected_mask = (c > c.median()).float()
+    logits, mask = contribution.guided_logits(net, x, y)
+    assert mask.tolist() == expected_mask.tolist()
+    assert torch.allclose(logits, net.head(a * expected_mask))
+
+
+def test_dataset_contributions_average_over_batches():
+    torch.manual_seed(0)
+    net = TwoFeatureNet()
+    x = torch.rand(10, 1, 1, 4)
+    y = torch.randint(0, 2, (10,))
+    whole = contribution.dataset_contributions(net, x, y, batch_size=10)
+    split = contribution.dataset_contributions(net, x, y, batch_size=3)
+    a = net.penultimate(x)
+    assert torch.allclose(whole, contribution.contribution_scores(a, contribution.head_gradient(net, a, y)))
+    assert torch.allclose(whole, split, atol=1e-6)
+
+
+def test_high_contribution_counts_and_top_share():
+    c = {"flat": torch.ones(10), "peaked": torch.tensor([0.0] * 8 + [5.0, 5.0])}
+    # pooled: 8 zeros, 10 ones, 2 fives; 90% quantile = 1 + 0.1 * (5 - 1) = 1.4: only peaked's fives exceed it
+    assert contribution.high_contribution_counts(c, 0.9) == {"flat": 0, "peaked": 2}
+    assert contribution.top_share(c["peaked"], 0.2) == pytest.approx(1.0)
+    assert contribution.top_share(c["flat"], 0.2) == pytest.approx(0.2)
+    assert math.isnan(contribution.top_share(torch.zeros(4)))
+
+
+@pytest.mark.parametrize("method", ["standard+gd", "madry+gd", "alp+gd", "aalp"])
+def test_guided_recipes_train_only_the_kept_features(method, tiny_model, digits):
+    """One step of a Guided-Dropout method leaves the head columns of dropped features untouched."""
+    x, y = digits
+    model = tiny_model.train()
+    spec = recipes.AttackSpec(0.3, 0.1, 1)
+    batch = recipes.Batch(model, x, y, spec, dict(recipes.OPTIONS[method]), torch.Generator().manual_seed(0))
+    out = recipes.get(method)(batch)
+    out.loss.backward()
+    dead_columns = model.head.weight.grad.abs().sum(0) == 0
+    assert 0 < int(dead_columns.sum()) and int(dead_columns.sum()) >= model.num_features // 2
+
+
+def test_adaptive_recipe_matches_equation_10(tiny_model, digits):
+    """alp+aw's loss equals CE_mix + lambda * Eq. 9 recomputed here from the same examples."""
+    x, y = digits
+    model = tiny_model.train()
+    options = {"alp_weight": 0.3}
+    spec = recipes.AttackSpec(0.3, 0.1, 2)
+    out = recipes.get("alp+aw")(recipes.Batch(model, x, y, spec, options, torch.Generator().manual_seed(1)))
+    x_adv = recipes.Batch(model, x, y, spec, options, torch.Generator().manual_seed(1)).pgd_examples()
+    z, z_adv = model(x), model(x_adv)
+    f = torch.nn.functional
+    ce = 0.5 * (f.cross_entropy(z, y) + f.cross_entropy(z_adv, y))
+    w = torch.softmax(z, 1).gather(1, y[:, None]).squeeze(1)
+    expected = ce + 0.3 * (w * (z - z_adv).pow(2).sum(1)).mean()
+    assert out.loss.item() == pytest.approx(expected.item(), rel=1e-5)

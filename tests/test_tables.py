@@ -1,0 +1,47 @@
+"""Result tables from evaluation summaries: seed means and spreads, groups, the lambda sweep."""
+import json
+
+import pytest
+
+from aad_lib import config, pipeline, tables
+
+from .conftest import ROOT
+
+
+def _write(params, method, seed, accs, n=100):
+    out = pipeline.eval_dir(params, method, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {"method": method, "seed": seed, "n": n, "eval_seed": 0, "eps": 0.3, "alpha": 0.01, "seconds": 1.0,
+               "columns": list(accs),
+               "accuracy": {c: {"accuracy": a, "n": n, "ci_low": a - 0.05, "ci_high": a + 0.05} for c, a in accs.items()}}
+    (out / "summary.json").write_text(json.dumps(summary))
+
+
+@pytest.fixture
+def params(tmp_path):
+    p = config.resolve_profile("default", ROOT)
+    p["reports"]["dir"] = str(tmp_path / "reports")
+    p["run"].update(methods=["alp", "aalp"], seeds=[0, 1], sweep_methods=["aalp-lambda2"], sweep_seeds=[0])
+    _write(p, "alp", 0, {"Clean": 0.90, "PGD-40": 0.70})
+    _write(p, "alp", 1, {"Clean": 0.92, "PGD-40": 0.74})
+    _write(p, "aalp", 0, {"Clean": 0.88, "PGD-40": 0.80})
+    _write(p, "aalp", 1, {"Clean": 0.86, "PGD-40": 0.76})
+    _write(p, "aalp-lambda2", 0, {"Clean": 0.80, "PGD-40": 0.82})
+    return p
+
+
+def test_accuracy_table_means_and_seed_range(params):
+    means, spread = tables.accuracy_table(params)
+    assert means.loc["alp", "PGD-40"] == pytest.approx(72.0) and means.loc["aalp", "Clean"] == pytest.approx(87.0)
+    assert spread.loc["aalp", "PGD-40"] == "76.0-80.0 (2 seeds)"
+    only, _ = tables.accuracy_table(params, methods=["aalp"], columns=["PGD-40"])
+    assert list(only.index) == ["aalp"] and list(only.columns) == ["PGD-40"]
+    sweep, sweep_spread = tables.accuracy_table(params, group="sweep")
+    assert list(sweep.index) == ["aalp-lambda2"] and sweep_spread.loc["aalp-lambda2", "PGD-40"] == "[77.0, 87.0]"
+
+
+def test_seed_accuracies_and_lambda_sweep(params):
+    assert tables.seed_accuracies(params, "alp", "PGD-40") == pytest.approx([70.0, 74.0])
+    sweep = tables.lambda_sweep(params, "aalp")
+    assert sweep["lambda"].tolist() == [0.5, 0.5, 2.0] and sweep["PGD-40"].tolist() == pytest.approx([80.0, 76.0, 82.0])
+    assert sweep["method"].tolist() == ["aalp", "aalp", "aalp-lambda2"]
