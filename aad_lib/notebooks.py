@@ -61,7 +61,10 @@ class Context:
         return load_model(model_dir(method, seed) / "model.pt", self.device)
 
     def has(self, method: str) -> bool:
-        return method in self.params["run"]["methods"]
+        """Whether ``dvc repro`` trains ``method`` (in either run group)."""
+        from .pipeline import method_seeds
+
+        return bool(method_seeds(self.params, method))
 
 
 def setup(params_path: str = "params.yaml", overrides: list[str] | None = None, reports_dir: str | None = None) -> Context:
@@ -76,5 +79,6 @@ def setup(params_path: str = "params.yaml", overrides: list[str] | None = None, 
     x, y = test.tensors(device, params["evaluate"]["samples"] or len(test))
     out = Path(reports_dir or params["reports"]["dir"])
     print(f"profile {params.get('profile', '?')!r}: dataset {params['data']['name']}, model {params['model']['name']}, "
-          f"methods {params['run']['methods']}, seeds {params['run']['seeds']}, {x.shape[0]} test images, device {device}")
+          f"methods {params['run']['methods']} x seeds {params['run']['seeds']}, extra {params['run']['extra_methods']} x "
+          f"seeds {params['run']['extra_seeds']}, {x.shape[0]} test images, device {device}")
     return Context(params, out, device, x, y)

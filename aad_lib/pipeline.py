@@ -169,20 +169,28 @@ def evaluate_method(params: dict[str, Any], method: str, seed: int) -> Path:
     return out
 
 
-GROUPS = ("main", "sweep")
+GROUPS = ("main", "extra")
 
 
-def run_pairs(params: dict[str, Any], group: str = "main") -> list[tuple[str, int]]:
-    """The (method, seed) pairs ``dvc repro`` trains: ``main`` = run.methods x run.seeds (the
-    tables), ``sweep`` = run.sweep_methods x run.sweep_seeds (the lambda sweep)."""
+def run_pairs(params: dict[str, Any], group: str | None = "main") -> list[tuple[str, int]]:
+    """The (method, seed) pairs ``dvc repro`` trains: ``main`` = run.methods x run.seeds (Table 2),
+    ``extra`` = run.extra_methods x run.extra_seeds (ablations and the lambda sweep, fewer seeds),
+    None = both."""
+    if group is None:
+        return list(dict.fromkeys(run_pairs(params, "main") + run_pairs(params, "extra")))
     run = params["run"]
     choose(group, GROUPS, "run group")
-    methods, seeds = (run["methods"], run["seeds"]) if group == "main" else (run["sweep_methods"], run["sweep_seeds"])
+    methods, seeds = (run["methods"], run["seeds"]) if group == "main" else (run["extra_methods"], run["extra_seeds"])
     return [(m, s) for m in methods for s in seeds]
 
 
-def read_summaries(params: dict[str, Any], group: str = "main") -> dict[tuple[str, int], dict[str, Any]]:
-    """All evaluation summaries of the group's methods and seeds that exist."""
+def method_seeds(params: dict[str, Any], method: str) -> list[int]:
+    """The seeds ``method`` is trained with (from whichever run group lists it)."""
+    return [s for m, s in run_pairs(params, None) if m == method]
+
+
+def read_summaries(params: dict[str, Any], group: str | None = "main") -> dict[tuple[str, int], dict[str, Any]]:
+    """All evaluation summaries of the group's methods and seeds that exist (None: both groups)."""
     found = {}
     for method, seed in run_pairs(params, group):
         path = eval_dir(params, method, seed) / "summary.json"
@@ -194,7 +202,9 @@ def read_summaries(params: dict[str, Any], group: str = "main") -> dict[tuple[st
 def read_records(params: dict[str, Any], method: str, seeds: list[int] | None = None) -> dict[int, pd.DataFrame]:
     """Per-sample evaluation records of ``method``, one table per seed that was evaluated."""
 
-    seeds = params["run"]["seeds"] if seeds is None else seeds
+    seeds = method_seeds(params, method) if seeds is None else seeds
+    if not seeds:
+        raise AadError(f"method {method!r} is in neither run.methods nor run.extra_methods.")
     found = {s: eval_dir(params, method, s) / "records.csv" for s in seeds}
     missing = [str(p) for p in found.values() if not p.exists()]
     if missing:

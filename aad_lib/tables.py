@@ -10,9 +10,9 @@ from .pipeline import read_summaries, run_pairs
 
 
 def accuracy_table(params: dict[str, Any], methods: list[str] | None = None, columns: list[str] | None = None,
-                   group: str = "main") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows = methods (``methods`` or the group's, those that were evaluated), columns = attacks
-    (``columns`` or all).
+                   group: str | None = "main") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows = methods (``methods`` or the group's, those that were evaluated; group None = both
+    run groups), columns = attacks (``columns`` or all).
 
     Returns (mean accuracy in percent over seeds, uncertainty text per cell): with one seed the
     95% Wilson interval over test samples, with several the min-max range over seeds.
@@ -57,24 +57,23 @@ def run_facts(params: dict[str, Any], group: str = "main") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def seed_accuracies(params: dict[str, Any], method: str, column: str, group: str = "main") -> list[float]:
+def seed_accuracies(params: dict[str, Any], method: str, column: str, group: str | None = None) -> list[float]:
     """``column`` accuracy in percent of each evaluated seed of ``method``."""
     return [100 * v["accuracy"][column]["accuracy"] for (m, _), v in read_summaries(params, group).items() if m == method]
 
 
 def lambda_sweep(params: dict[str, Any], base: str = "aalp") -> pd.DataFrame:
-    """Fig. 6 data: one row per (lambda, seed) of ``base`` (all its seeds) and of every sweep
-    variant whose recipe is ``base``'s, with ``alp_weight`` as lambda and the accuracies in percent."""
+    """Fig. 6 data: one row per (lambda, seed) of ``base`` and of every named variant whose recipe is
+    ``base``'s (in either run group), ``alp_weight`` as lambda, the accuracies in percent."""
     from .pipeline import method_recipe, train_config
 
     rows = []
-    for group in ("main", "sweep"):
-        for (method, seed), summary in read_summaries(params, group).items():
-            if method != base and method_recipe(params, method) != method_recipe(params, base):
-                continue
-            lam = train_config(params, method, seed).options["alp_weight"]
-            rows.append({"method": method, "lambda": lam, "seed": seed,
-                         **{c: 100 * summary["accuracy"][c]["accuracy"] for c in summary["columns"]}})
+    for (method, seed), summary in read_summaries(params, None).items():
+        if method != base and method_recipe(params, method) != method_recipe(params, base):
+            continue
+        lam = train_config(params, method, seed).options["alp_weight"]
+        rows.append({"method": method, "lambda": lam, "seed": seed,
+                     **{c: 100 * summary["accuracy"][c]["accuracy"] for c in summary["columns"]}})
     return pd.DataFrame(rows).sort_values(["lambda", "seed"]).reset_index(drop=True) if rows else pd.DataFrame()
 
 
@@ -84,18 +83,17 @@ def training_budget(params: dict[str, Any]) -> pd.DataFrame:
     from .training import checkpoint, recipes
 
     rows = []
-    for group in ("main", "sweep"):
-        for method, seed in run_pairs(params, group):
-            path = model_dir(method, seed) / "model.pt"
-            if not path.exists():
-                continue
-            meta = checkpoint.read_meta(path)
-            c = meta["config"]
-            a = c["attack"]
-            adversarial = recipes.NEEDS_ATTACK[c["method"]]
-            attack = f"PGD-{a['steps']} eps {a['eps']} step {a['alpha']}" if adversarial else "none"
-            rows.append({"method": method, "seed": seed, "epochs": c["epochs"], "batch": c["batch_size"],
-                         "optimizer": f"{c['optimizer']} lr {c['lr']}", "train attack": attack,
-                         "eps warm-up (epochs)": c["eps_warmup_epochs"] if adversarial else "", "options": c["options"] or "",
-                         "train minutes": round(meta["train_seconds"] / 60, 1)})
+    for method, seed in run_pairs(params, None):
+        path = model_dir(method, seed) / "model.pt"
+        if not path.exists():
+            continue
+        meta = checkpoint.read_meta(path)
+        c = meta["config"]
+        a = c["attack"]
+        adversarial = recipes.NEEDS_ATTACK[c["method"]]
+        attack = f"PGD-{a['steps']} eps {a['eps']} step {a['alpha']}" if adversarial else "none"
+        rows.append({"method": method, "seed": seed, "epochs": c["epochs"], "batch": c["batch_size"],
+                     "optimizer": f"{c['optimizer']} lr {c['lr']}", "train attack": attack,
+                     "eps warm-up (epochs)": c["eps_warmup_epochs"] if adversarial else "", "options": c["options"] or "",
+                     "train minutes": round(meta["train_seconds"] / 60, 1)})
     return pd.DataFrame(rows)

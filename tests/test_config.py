@@ -69,7 +69,7 @@ def test_named_variants_pick_a_recipe_and_are_checked():
     params["methods"]["bad"] = {"recipe": "aalpp"}
     with pytest.raises(AadError, match="Did you mean 'aalp'"):
         pipeline.train_config(params, "bad", 0)
-    params["run"]["sweep_methods"] = ["aalp-l33"]
+    params["run"]["extra_methods"] = ["aalp-l33"]
     with pytest.raises(AadError, match="Did you mean 'aalp-l3'"):
         pipeline.check_params(params)
 

@@ -53,7 +53,7 @@ def test_smoke_pipeline_builds_every_report(smoke_project):
     params = yaml.safe_load((root / "params.yaml").read_text())
     assert _run(["dvc", "status"], root).stdout.strip() == "Data and pipelines are up to date."
     run = params["run"]
-    for method in run["methods"] + run["sweep_methods"]:
+    for method in run["methods"] + run["extra_methods"]:
         summary = json.loads((root / "reports" / "eval" / f"{method}-seed0" / "summary.json").read_text())
         assert summary["n"] == params["evaluate"]["samples"]
         records = pd.read_csv(root / "reports" / "eval" / f"{method}-seed0" / "records.csv")

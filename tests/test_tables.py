@@ -21,7 +21,7 @@ def _write(params, method, seed, accs, n=100):
 def params(tmp_path):
     p = config.resolve_profile("default", ROOT)
     p["reports"]["dir"] = str(tmp_path / "reports")
-    p["run"].update(methods=["alp", "aalp"], seeds=[0, 1], sweep_methods=["aalp-lambda2"], sweep_seeds=[0])
+    p["run"].update(methods=["alp", "aalp"], seeds=[0, 1], extra_methods=["aalp-lambda2"], extra_seeds=[0])
     _write(p, "alp", 0, {"Clean": 0.90, "PGD-40": 0.70})
     _write(p, "alp", 1, {"Clean": 0.92, "PGD-40": 0.74})
     _write(p, "aalp", 0, {"Clean": 0.88, "PGD-40": 0.80})
@@ -36,7 +36,7 @@ def test_accuracy_table_means_and_seed_range(params):
     assert spread.loc["aalp", "PGD-40"] == "76.0-80.0 (2 seeds)"
     only, _ = tables.accuracy_table(params, methods=["aalp"], columns=["PGD-40"])
     assert list(only.index) == ["aalp"] and list(only.columns) == ["PGD-40"]
-    sweep, sweep_spread = tables.accuracy_table(params, group="sweep")
+    sweep, sweep_spread = tables.accuracy_table(params, group="extra")
     assert list(sweep.index) == ["aalp-lambda2"] and sweep_spread.loc["aalp-lambda2", "PGD-40"] == "[77.0, 87.0]"
 
 
