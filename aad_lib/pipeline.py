@@ -111,6 +111,9 @@ def check_params(params: dict[str, Any]) -> None:
     attack is one of the evaluation columns."""
     for group in GROUPS:
         for method, seed in run_pairs(params, group):
+            if "." in method:  # DVC reads `methods.<name>` as a dotted path: a dot would split the name
+                raise AadError(f"method name {method!r} must not contain '.' (DVC splits parameter names on dots); "
+                               f"write e.g. {method.replace('.', 'p')!r}.")
             train_config(params, method, seed)
     data.info(params["data"]["name"])
     if not params["model"]["name"].startswith("timm:"):

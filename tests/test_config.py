@@ -80,3 +80,11 @@ def test_check_params_refuses_an_analysis_attack_that_is_not_evaluated():
     params["analysis"]["attack"] = "PGD-40"  # smoke evaluates PGD-2 and PGD-5 only
     with pytest.raises(AadError, match="analysis.attack"):
         pipeline.check_params(params)
+
+
+def test_method_names_with_dots_are_refused_before_dvc_sees_them():
+    params = config.resolve_profile("default", ROOT)
+    params["methods"]["aalp-l0.5"] = {"recipe": "aalp", "alp_weight": 0.5}
+    params["run"]["extra_methods"] = ["aalp-l0.5"]
+    with pytest.raises(AadError, match="must not contain '.'.*'aalp-l0p5'"):
+        pipeline.check_params(params)
