@@ -97,3 +97,13 @@ def training_budget(params: dict[str, Any]) -> pd.DataFrame:
                      "eps warm-up (epochs)": c["eps_warmup_epochs"] if adversarial else "", "options": c["options"] or "",
                      "train minutes": round(meta["train_seconds"] / 60, 1)})
     return pd.DataFrame(rows)
+
+
+def flatten_columns(frame: pd.DataFrame, sep: str = ": ") -> pd.DataFrame:
+    """A copy with two-level column labels joined (``("mean over seeds", "n")`` -> ``"mean over seeds: n"``),
+    so Markdown tables read as plain headers."""
+    if not isinstance(frame.columns, pd.MultiIndex):
+        return frame
+    out = frame.copy()
+    out.columns = [sep.join(str(part) for part in col if str(part)) for col in frame.columns]
+    return out

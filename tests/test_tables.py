@@ -45,3 +45,12 @@ def test_seed_accuracies_and_lambda_sweep(params):
     sweep = tables.lambda_sweep(params, "aalp")
     assert sweep["lambda"].tolist() == [0.5, 0.5, 2.0] and sweep["PGD-40"].tolist() == pytest.approx([80.0, 76.0, 82.0])
     assert sweep["method"].tolist() == ["aalp", "aalp", "aalp-lambda2"]
+
+
+def test_flatten_columns_joins_levels():
+    import pandas as pd
+
+    frame = pd.DataFrame([[1, 2]], columns=pd.MultiIndex.from_tuples([("mean", "n"), ("PGD-40", "")]))
+    assert list(tables.flatten_columns(frame).columns) == ["mean: n", "PGD-40"]
+    plain = pd.DataFrame({"a": [1]})
+    assert tables.flatten_columns(plain) is plain

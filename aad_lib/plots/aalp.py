@@ -1,50 +1,16 @@
-"""The figure functions the notebooks call, in one style; each returns a matplotlib Figure."""
+"""The AALP paper's figures (notebooks 01-03): contributions, Grad-CAM grids, consistent and
+inconsistent samples, the lambda sweep and the per-epoch comparisons."""
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING
-
 import matplotlib.pyplot as plt
-from matplotlib.ticker import MaxNLocator
+import numpy as np
 import pandas as pd
 import seaborn as sns
+import torch
+from matplotlib.ticker import MaxNLocator
 
-from .files import atomic_write_bytes
+from . import style  # noqa: F401  (the theme)
 
-if TYPE_CHECKING:
-    import torch
-
-sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
-
-
-def training_curves(logs: dict[str, pd.DataFrame]) -> plt.Figure:
-    """Per-epoch training loss, adversarial training accuracy and monitored test clean / PGD
-    accuracy, one line per model (``logs``: label -> the ``log.csv`` of a training run)."""
-    panels = [("loss", "training loss"), ("train_adv_acc", "adversarial training accuracy"),
-              ("test_clean_acc", "test clean accuracy"), ("test_adv_acc", "test PGD accuracy")]
-    frame = pd.concat([log.assign(model=label) for label, log in logs.items()], ignore_index=True)
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), constrained_layout=True)
-    for ax, (col, title) in zip(axes, panels):
-        if col in frame and frame[col].notna().any():
-            sns.lineplot(data=frame, x="epoch", y=col, hue="model", marker="o", ax=ax, legend=ax is axes[0])
-        ax.set_title(title)
-        ax.set_ylabel("")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if col.endswith("_acc"):
-            ax.set_ylim(0, 1.02)
-    return fig
-
-
-def save(fig: plt.Figure, path: str | Path, dpi: int = 150) -> Path:
-    """Save ``fig`` as PNG atomically."""
-    import io
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    return atomic_write_bytes(path, buffer.getvalue())
-
-
-# ---------------------------------------------------------------- AALP data analysis (notebooks 01-03)
 
 SET_COLORS = {"consistent": "#1f77b4", "inconsistent": "#d62728", "clean error": "#7f7f7f"}
 
@@ -53,8 +19,6 @@ def contribution_distributions(contributions: dict[str, torch.Tensor], title: st
     """Figs. 1/7: the distribution of the penultimate features' contributions (Eq. 5) per model:
     a histogram of the non-zero ones on a log scale (left; the legend counts the features that
     never fire, contribution exactly 0) and all contributions sorted by rank (right)."""
-    import numpy as np
-
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8), constrained_layout=True)
     positive = np.concatenate([c.numpy()[c.numpy() > 0] for c in contributions.values()])
     bins = np.logspace(np.log10(positive.min()), np.log10(positive.max()), 40) if positive.size else 40
@@ -80,8 +44,6 @@ def contribution_distributions(contributions: dict[str, torch.Tensor], title: st
 
 def contribution_evolution(per_epoch: dict[int, torch.Tensor], title: str = "") -> plt.Figure:
     """Fig. 9: the contribution distribution at each saved epoch (colour = epoch)."""
-    import numpy as np
-
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8), constrained_layout=True)
     cmap = plt.get_cmap("viridis")
     epochs = sorted(per_epoch)
