@@ -52,9 +52,21 @@ def with_paper(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
 def run_facts(params: dict[str, Any], group: str = "main") -> pd.DataFrame:
     """Seeds, test-sample count and evaluation time of every evaluated model."""
     rows = [{"method": m, "seed": s, "n_test": v["n"], "eval_seed": v["eval_seed"], "eps": v["eps"],
-             "step": v["alpha"], "eval_seconds": v["seconds"]}
+             "step": v["alpha"], "eval_seconds": _eval_seconds(params, m, s, v)}
             for (m, s), v in read_summaries(params, group).items()]
     return pd.DataFrame(rows)
+
+
+def _eval_seconds(params: dict[str, Any], method: str, seed: int, summary: dict[str, Any]) -> float:
+    """Evaluation wall time from ``timing.json`` (summaries written before it existed carry it inline)."""
+    import json
+
+    from .pipeline import eval_dir
+
+    path = eval_dir(params, method, seed) / "timing.json"
+    if path.exists():
+        return json.loads(path.read_text())["seconds"]
+    return summary.get("seconds", float("nan"))
 
 
 def seed_accuracies(params: dict[str, Any], method: str, column: str, group: str | None = None) -> list[float]:
