@@ -1,13 +1,13 @@
 """The pipeline's steps as functions of the params dict: prepare data, train one method/seed,
-evaluate one model. The CLI (and so DVC), the notebooks and the tests all call these."""
+evaluate one model, and which (method, seed) pairs a run trains. The CLI (and so DVC), the
+notebooks and the tests all call these; DVC's train and evaluate stages depend on this file, so
+the readers of finished results live apart, in :mod:`aad_lib.results`."""
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import torch
 
 from . import data, models
@@ -193,26 +193,3 @@ def run_pairs(params: dict[str, Any], group: str | None = "main") -> list[tuple[
 def method_seeds(params: dict[str, Any], method: str) -> list[int]:
     """The seeds ``method`` is trained with (from whichever run group lists it)."""
     return [s for m, s in run_pairs(params, None) if m == method]
-
-
-def read_summaries(params: dict[str, Any], group: str | None = "main") -> dict[tuple[str, int], dict[str, Any]]:
-    """All evaluation summaries of the group's methods and seeds that exist (None: both groups)."""
-    found = {}
-    for method, seed in run_pairs(params, group):
-        path = eval_dir(params, method, seed) / "summary.json"
-        if path.exists():
-            found[(method, seed)] = json.loads(path.read_text())
-    return found
-
-
-def read_records(params: dict[str, Any], method: str, seeds: list[int] | None = None) -> dict[int, pd.DataFrame]:
-    """Per-sample evaluation records of ``method``, one table per seed that was evaluated."""
-
-    seeds = method_seeds(params, method) if seeds is None else seeds
-    if not seeds:
-        raise AadError(f"method {method!r} is in neither run.methods nor run.extra_methods.")
-    found = {s: eval_dir(params, method, s) / "records.csv" for s in seeds}
-    missing = [str(p) for p in found.values() if not p.exists()]
-    if missing:
-        raise AadError(f"evaluation records missing: {', '.join(missing)}; run `dvc repro` (or `aad evaluate`).")
-    return {s: pd.read_csv(p) for s, p in found.items()}

@@ -6,7 +6,8 @@ from typing import Any
 import pandas as pd
 
 from . import references
-from .pipeline import read_summaries, run_pairs
+from .pipeline import run_pairs
+from .results import read_summaries
 
 
 def accuracy_table(params: dict[str, Any], methods: list[str] | None = None, columns: list[str] | None = None,
