@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attacks import pgd
+from .losses import pair_distances, true_class_confidence
 from .runtime import generator
 from .validation import AadError, check_images, check_labels, choose
 
@@ -29,9 +30,13 @@ CONSISTENT, INCONSISTENT, CLEAN_ERROR = "consistent", "inconsistent", "clean err
 def sample_sets(records: pd.DataFrame, attack: str = "PGD-40") -> pd.Series:
     """Per sample: "consistent", "inconsistent" or "clean error" under ``attack``."""
     _need(records, attack)
-    clean, adv = records["Clean"].astype(bool), records[attack].astype(bool)
+    return _classify(records["Clean"], records[attack])
+
+
+def _classify(clean: pd.Series, adv: pd.Series) -> pd.Series:
+    clean, adv = clean.astype(bool), adv.astype(bool)
     sets = np.where(~clean, CLEAN_ERROR, np.where(adv, CONSISTENT, INCONSISTENT))
-    return pd.Series(sets, index=records.index, name="set")
+    return pd.Series(sets, index=clean.index, name="set")
 
 
 def set_statistics(records: pd.DataFrame, attack: str = "PGD-40", alp_weight: float | None = None) -> pd.DataFrame:
@@ -136,11 +141,11 @@ def epoch_history(epoch_models: Iterable[tuple[int, nn.Module]], x: torch.Tensor
                 "epoch": epoch, "index": np.arange(start, start + len(yb)),
                 "clean correct": (z.argmax(1) == yb).cpu().numpy(),
                 "adversarial correct": (z_adv.argmax(1) == yb).cpu().numpy(),
-                "clean confidence": F.softmax(z, 1).gather(1, yb[:, None]).squeeze(1).cpu().numpy(),
-                "adversarial confidence": F.softmax(z_adv, 1).gather(1, yb[:, None]).squeeze(1).cpu().numpy(),
+                "clean confidence": true_class_confidence(z, yb).cpu().numpy(),
+                "adversarial confidence": true_class_confidence(z_adv, yb).cpu().numpy(),
                 "clean CE": F.cross_entropy(z, yb, reduction="none").cpu().numpy(),
                 "adversarial CE": F.cross_entropy(z_adv, yb, reduction="none").cpu().numpy(),
-                "ALP loss": (z - z_adv).pow(2).sum(1).cpu().numpy(),
+                "ALP loss": pair_distances(z, z_adv).cpu().numpy(),
             }))
     if not frames:
         raise AadError("no epoch checkpoints to analyse.")
@@ -151,9 +156,7 @@ def final_sets(history: pd.DataFrame) -> pd.Series:
     """Consistent / inconsistent / clean error of each sample at the last epoch of ``history``
     ("according to the situation of the model convergence", Sec. 2.2), indexed by sample."""
     last = history[history["epoch"] == history["epoch"].max()].set_index("index")
-    sets = np.where(~last["clean correct"], CLEAN_ERROR,
-                    np.where(last["adversarial correct"], CONSISTENT, INCONSISTENT))
-    return pd.Series(sets, index=last.index, name="set")
+    return _classify(last["clean correct"], last["adversarial correct"])
 
 
 def alp_loss_by_set(history: pd.DataFrame) -> pd.DataFrame:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .attacks import fgsm, pgd_trajectory
+from .losses import pair_distances, true_class_confidence
 from .files import atomic_write_text
 from .runtime import derive_seed, generator
 from .validation import check_count, check_eps, check_images, check_labels, check_positive
@@ -90,12 +90,12 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: EvalConfig
 
 def _records(clean: torch.Tensor, attacked: dict[str, torch.Tensor], y: torch.Tensor, start: int) -> pd.DataFrame:
     columns: dict[str, object] = {"index": range(start, start + len(y)), "label": y.numpy(),
-                                  "confidence": F.softmax(clean, 1).gather(1, y[:, None]).squeeze(1).numpy(),
+                                  "confidence": true_class_confidence(clean, y).numpy(),
                                   "Clean": (clean.argmax(1) == y).numpy()}
     for name, z in attacked.items():
         columns[name] = (z.argmax(1) == y).numpy()
-        columns[f"conf:{name}"] = F.softmax(z, 1).gather(1, y[:, None]).squeeze(1).numpy()
-        columns[f"pair:{name}"] = (clean - z).pow(2).sum(1).numpy()
+        columns[f"conf:{name}"] = true_class_confidence(z, y).numpy()
+        columns[f"pair:{name}"] = pair_distances(clean, z).numpy()
     return pd.DataFrame(columns)
 
 

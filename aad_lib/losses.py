@@ -14,10 +14,15 @@ def logit_pairing(z_clean: torch.Tensor, z_adv: torch.Tensor, weights: torch.Ten
     The squared L2 distance is summed over classes and averaged over the batch; ``weights``
     (default 1) gives the adaptive form of AALP (Eq. 9).
     """
-    per_sample = (z_clean - z_adv).pow(2).sum(dim=1)
+    per_sample = pair_distances(z_clean, z_adv)
     if weights is not None:
         per_sample = per_sample * weights
     return per_sample.mean()
+
+
+def pair_distances(z_clean: torch.Tensor, z_adv: torch.Tensor) -> torch.Tensor:
+    """``||z_i - z'_i||_2^2`` per sample: the ALP term before averaging."""
+    return (z_clean - z_adv).pow(2).sum(dim=1)
 
 
 def trades_kl(z_clean: torch.Tensor, z_adv: torch.Tensor) -> torch.Tensor:

@@ -9,61 +9,49 @@ import seaborn as sns
 import torch
 from matplotlib.ticker import MaxNLocator
 
+from ..attention import normalize_maps
 from . import style  # noqa: F401  (the theme)
 
 
 SET_COLORS = {"consistent": "#1f77b4", "inconsistent": "#d62728", "clean error": "#7f7f7f"}
 
 
-def contribution_distributions(contributions: dict[str, torch.Tensor], title: str = "") -> plt.Figure:
-    """Figs. 1/7: the distribution of the penultimate features' contributions (Eq. 5) per model:
-    a histogram of the non-zero ones on a log scale (left; the legend counts the features that
-    never fire, contribution exactly 0) and all contributions sorted by rank (right)."""
+def contribution_distributions(contributions: dict[str, torch.Tensor], title: str = "",
+                               colors: list | None = None) -> plt.Figure:
+    """Figs. 1/7/9: the distribution of the penultimate features' contributions (Eq. 5) per model
+    (or per epoch): a histogram of the non-zero ones on a log scale (left; the legend counts the
+    features that never fire, contribution exactly 0) and all contributions sorted by rank (right).
+    ``colors``: one per entry (default: the theme's palette)."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8), constrained_layout=True)
     positive = np.concatenate([c.numpy()[c.numpy() > 0] for c in contributions.values()])
     bins = np.logspace(np.log10(positive.min()), np.log10(positive.max()), 40) if positive.size else 40
-    for label, c in contributions.items():
+    for i, (label, c) in enumerate(contributions.items()):
         values = c.numpy()
-        left.hist(values[values > 0], bins=bins, histtype="step", density=False, linewidth=1.6,
+        colour = colors[i] if colors else None
+        left.hist(values[values > 0], bins=bins, histtype="step", density=False, linewidth=1.6, color=colour,
                   label=f"{label} ({int((values == 0).sum())} zero)")
-        right.plot(np.arange(1, values.size + 1), np.sort(values)[::-1], label=label)
+        right.plot(np.arange(1, values.size + 1), np.sort(values)[::-1], color=colour, label=label)
     left.set_xscale("log")
     left.set_xlabel("contribution (non-zero features)")
     left.set_ylabel("features")
     left.set_title("distribution of feature contributions")
-    left.legend(fontsize="small")
+    left.legend(fontsize="x-small" if len(contributions) > 4 else "small")
     right.set_yscale("log")
     right.set_xlabel("feature rank")
     right.set_ylabel("contribution")
     right.set_title("contributions sorted (fewer high ones = a steeper fall)")
-    right.legend(fontsize="small")
+    right.legend(fontsize="x-small" if len(contributions) > 4 else "small")
     if title:
         fig.suptitle(title)
     return fig
 
 
 def contribution_evolution(per_epoch: dict[int, torch.Tensor], title: str = "") -> plt.Figure:
-    """Fig. 9: the contribution distribution at each saved epoch (colour = epoch)."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8), constrained_layout=True)
-    cmap = plt.get_cmap("viridis")
+    """Fig. 9: :func:`contribution_distributions` at each saved epoch (colour = epoch, viridis)."""
     epochs = sorted(per_epoch)
-    positive = np.concatenate([c.numpy()[c.numpy() > 0] for c in per_epoch.values()])
-    bins = np.logspace(np.log10(positive.min()), np.log10(positive.max()), 40) if positive.size else 40
-    for i, epoch in enumerate(epochs):
-        colour = cmap(i / max(1, len(epochs) - 1))
-        c = per_epoch[epoch].numpy()
-        left.hist(c[c > 0], bins=bins, histtype="step", density=True, color=colour, label=f"epoch {epoch}")
-        right.plot(np.arange(1, c.size + 1), np.sort(c)[::-1], color=colour, label=f"epoch {epoch}")
-    left.set_xscale("log")
-    left.set_xlabel("contribution")
-    left.set_title("distribution per epoch")
-    right.set_yscale("log")
-    right.set_xlabel("feature rank")
-    right.set_title("sorted contributions per epoch")
-    right.legend(fontsize="x-small", ncol=2)
-    if title:
-        fig.suptitle(title)
-    return fig
+    cmap = plt.get_cmap("viridis")
+    colors = [cmap(i / max(1, len(epochs) - 1)) for i in range(len(epochs))]
+    return contribution_distributions({f"epoch {e}": per_epoch[e] for e in epochs}, title, colors)
 
 
 def cam_grid(images: torch.Tensor, rows: dict[str, torch.Tensor], captions: dict[str, list[str]] | None = None,
@@ -79,12 +67,12 @@ def cam_grid(images: torch.Tensor, rows: dict[str, torch.Tensor], captions: dict
         axes[0, j].imshow(shown[j].squeeze(), cmap="gray" if shown.shape[-1] == 1 else None, vmin=0, vmax=1)
     axes[0, 0].set_ylabel("image", fontsize="small")
     for i, (label, maps) in enumerate(rows.items(), start=1):
-        peak = maps.flatten(1).amax(1).clamp_min(1e-12)
+        scaled = normalize_maps(maps)
         under = backgrounds[label].permute(0, 2, 3, 1).numpy() if backgrounds and label in backgrounds else shown
         for j in range(n):
             ax = axes[i, j]
             ax.imshow(under[j].squeeze(), cmap="gray" if under.shape[-1] == 1 else None, vmin=0, vmax=1)
-            ax.imshow((maps[j] / peak[j]).numpy(), cmap="jet", alpha=0.5, vmin=0, vmax=1)
+            ax.imshow(scaled[j].numpy(), cmap="jet", alpha=0.5, vmin=0, vmax=1)
             if captions and label in captions:
                 ax.set_title(captions[label][j], fontsize="x-small")
         axes[i, 0].set_ylabel(label, fontsize="small")

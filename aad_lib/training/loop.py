@@ -180,14 +180,20 @@ def train(model: nn.Module, train_set: ImageTensorDataset, cfg: TrainConfig, out
 
 def load_model(path: str | Path, device: torch.device | str = "cpu") -> nn.Module:
     """Rebuild a trained model from ``model.pt`` + ``model.json`` (checksum verified), in eval mode."""
+    payload, meta = checkpoint.load(path)
+    return _rebuild(meta, payload["model"], device, path)
+
+
+def _rebuild(meta: dict[str, Any], state: dict[str, torch.Tensor], device: torch.device | str,
+             path: str | Path) -> nn.Module:
+    """``models.create(**meta["model_spec"])`` with ``state`` loaded, on ``device``, eval mode."""
     from .. import models
 
-    payload, meta = checkpoint.load(path)
     spec = meta.get("model_spec") or {}
     if "name" not in spec:
         raise AadError(f"{path}: metadata has no model_spec; it cannot be rebuilt.")
     model = models.create(**spec)
-    model.load_state_dict(payload["model"])
+    model.load_state_dict(state)
     return model.to(device).eval()
 
 
@@ -195,21 +201,17 @@ def epoch_models(model_dir: str | Path, device: torch.device | str = "cpu", ever
                  ) -> Iterator[tuple[int, nn.Module]]:
     """``(epoch, model)`` for every ``every``-th epoch checkpoint of a finished run in ``model_dir``
     (and always the last), each rebuilt from ``model.json``'s spec, checksum verified, eval mode."""
-    from .. import models
-
     model_dir = Path(model_dir)
     paths = sorted((model_dir / "checkpoints").glob("epoch_*.pt"))
     if not paths:
         raise AadError(f"{model_dir} has no epoch checkpoints; train it with `aad train`.")
-    spec = checkpoint.read_meta(model_dir / "model.pt").get("model_spec") or {}
+    final = checkpoint.read_meta(model_dir / "model.pt")
     check_count(every, "every", 1)
     for i, path in enumerate(paths):
         if i % every and i != len(paths) - 1:
             continue
         payload, meta = checkpoint.load(path)
-        model = models.create(**spec)
-        model.load_state_dict(payload["model"])
-        yield meta["epoch"], model.to(device).eval()
+        yield meta["epoch"], _rebuild(final, payload["model"], device, model_dir / "model.pt")
 
 
 def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
