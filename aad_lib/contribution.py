@@ -96,6 +96,11 @@ def high_contribution_counts(contributions: dict[str, torch.Tensor], quantile: f
     return {name: int((c > threshold).sum()) for name, c in contributions.items()}
 
 
+def high_count_column(quantile: float = 0.9) -> str:
+    """The name of :func:`summary_table`'s high-contribution count column."""
+    return f"features above pooled q{int(quantile * 100)}"
+
+
 def summary_table(contributions: dict[tuple[str, int], torch.Tensor], quantile: float = 0.9) -> pd.DataFrame:
     """One row per (method, seed): median, 90th percentile and maximum contribution, the top-10%
     share (:func:`top_share`), the features that never contribute (exactly 0, e.g. dead ReLUs) and
@@ -107,5 +112,6 @@ def summary_table(contributions: dict[tuple[str, int], torch.Tensor], quantile: 
     for (method, seed), c in contributions.items():
         rows.append({"method": method, "seed": seed, "median": float(c.median()),
                      "p90": float(torch.quantile(c.float(), 0.9)), "max": float(c.max()),
-                     "top-10% share": top_share(c, 0.1), "zero features": int((c == 0).sum()), f"features above pooled q{int(quantile * 100)}": counts[f"{method}|{seed}"]})
+                     "top-10% share": top_share(c, 0.1), "zero features": int((c == 0).sum()),
+                     high_count_column(quantile): counts[f"{method}|{seed}"]})
     return pd.DataFrame(rows)

@@ -22,6 +22,12 @@ def read_summaries(params: dict[str, Any], group: str | None = "main") -> dict[t
     return found
 
 
+def read_eval_seconds(params: dict[str, Any], method: str, seed: int) -> float:
+    """Evaluation wall time of one model (``timing.json``; NaN if it was not evaluated)."""
+    path = eval_dir(params, method, seed) / "timing.json"
+    return json.loads(path.read_text())["seconds"] if path.exists() else float("nan")
+
+
 def read_records(params: dict[str, Any], method: str, seeds: list[int] | None = None) -> dict[int, pd.DataFrame]:
     """Per-sample evaluation records of ``method``, one table per seed that was evaluated."""
     seeds = method_seeds(params, method) if seeds is None else seeds

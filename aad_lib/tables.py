@@ -7,7 +7,7 @@ import pandas as pd
 
 from . import references
 from .pipeline import run_pairs
-from .results import read_summaries
+from .results import read_eval_seconds, read_summaries
 
 
 def accuracy_table(params: dict[str, Any], methods: list[str] | None = None, columns: list[str] | None = None,
@@ -53,26 +53,23 @@ def with_paper(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
 def run_facts(params: dict[str, Any], group: str = "main") -> pd.DataFrame:
     """Seeds, test-sample count and evaluation time of every evaluated model."""
     rows = [{"method": m, "seed": s, "n_test": v["n"], "eval_seed": v["eval_seed"], "eps": v["eps"],
-             "step": v["alpha"], "eval_seconds": _eval_seconds(params, m, s, v)}
+             "step": v["alpha"], "eval_seconds": read_eval_seconds(params, m, s)}
             for (m, s), v in read_summaries(params, group).items()]
     return pd.DataFrame(rows)
-
-
-def _eval_seconds(params: dict[str, Any], method: str, seed: int, summary: dict[str, Any]) -> float:
-    """Evaluation wall time from ``timing.json`` (summaries written before it existed carry it inline)."""
-    import json
-
-    from .pipeline import eval_dir
-
-    path = eval_dir(params, method, seed) / "timing.json"
-    if path.exists():
-        return json.loads(path.read_text())["seconds"]
-    return summary.get("seconds", float("nan"))
 
 
 def seed_accuracies(params: dict[str, Any], method: str, column: str, group: str | None = None) -> list[float]:
     """``column`` accuracy in percent of each evaluated seed of ``method``."""
     return [100 * v["accuracy"][column]["accuracy"] for (m, _), v in read_summaries(params, group).items() if m == method]
+
+
+def contribution_by_method(params: dict[str, Any], summary: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Per method, the mean/min/max over seeds of :func:`aad_lib.contribution.summary_table`'s
+    numbers, beside the method's mean ``column`` accuracy (percent) over its seeds."""
+    per_method = flatten_columns(summary.drop(columns="seed").groupby("method", sort=False).agg(["mean", "min", "max"]))
+    accuracy = {m: sum(a) / len(a) for m in per_method.index if (a := seed_accuracies(params, m, column))}
+    per_method.insert(0, f"{column} accuracy (%), mean", pd.Series(accuracy))
+    return per_method
 
 
 def lambda_sweep(params: dict[str, Any], base: str = "aalp") -> pd.DataFrame:

@@ -54,3 +54,13 @@ def test_flatten_columns_joins_levels():
     assert list(tables.flatten_columns(frame).columns) == ["mean: n", "PGD-40"]
     plain = pd.DataFrame({"a": [1]})
     assert tables.flatten_columns(plain) is plain
+
+
+def test_contribution_by_method_aggregates_seeds_beside_accuracy(params):
+    import pandas as pd
+
+    summary = pd.DataFrame({"method": ["alp", "alp", "aalp"], "seed": [0, 1, 0], "median": [1.0, 3.0, 5.0]})
+    table = tables.contribution_by_method(params, summary, "PGD-40")
+    assert table.loc["alp", "median: mean"] == 2.0 and table.loc["alp", "median: max"] == 3.0
+    assert table.loc["alp", "PGD-40 accuracy (%), mean"] == pytest.approx(72.0)
+    assert table.loc["aalp", "PGD-40 accuracy (%), mean"] == pytest.approx(78.0)
