@@ -4,6 +4,12 @@ Every number is kept per sample (so later analyses can split consistent/inconsis
 and reported with its sample count and a 95% Wilson interval. PGD-k columns share one random
 start and step size, so they are read off one PGD-max(k) trajectory (likewise CW); this gives
 exactly the numbers of separate runs from the same start, for the cost of the longest.
+
+Robust accuracy follows AutoAttack's convention (``stop_when_fooled``, the default): an image is
+robust at PGD-k only if the model classifies it correctly clean and at every point of the first k
+steps; the first misclassified point is its adversarial example (its ``conf:``/``pair:`` values)
+and the attack spends no more gradient passes on it. ``stop_when_fooled: false`` gives the
+last-iterate numbers of torchattacks/ART at the full cost.
 """
 from __future__ import annotations
 
@@ -34,6 +40,7 @@ class EvalConfig:
     random_start: bool = True
     batch_size: int = 500
     seed: int = 0
+    stop_when_fooled: bool = True
 
     def __post_init__(self) -> None:
         check_eps(self.eps)
@@ -73,11 +80,12 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: EvalConfig
             yb = y[start:start + cfg.batch_size].to(device)
             with torch.no_grad():
                 clean = model(xb).cpu()
-                fgsm_logits = model(fgsm(model, xb, yb, cfg.eps)).cpu()
+                fgsm_logits = model(fgsm(model, xb, yb, cfg.eps, stop_when_fooled=cfg.stop_when_fooled)).cpu()
             attacked = {"FGSM": fgsm_logits}
             for loss, steps, gen in (("ce", cfg.pgd_steps, g_pgd), ("cw", cfg.cw_steps, g_cw)):
                 logits, _ = pgd_trajectory(model, xb, yb, cfg.eps, cfg.alpha, steps, cfg.random_start,
-                                           loss=loss, kappa=cfg.kappa, generator=gen)
+                                           loss=loss, kappa=cfg.kappa, generator=gen,
+                                           stop_when_fooled=cfg.stop_when_fooled)
                 attacked.update({f"{'PGD' if loss == 'ce' else 'CW'}-{k}": v for k, v in logits.items()})
             parts.append(_records(clean, attacked, yb.cpu(), start))
     finally:

@@ -148,7 +148,8 @@ def train_method(params: dict[str, Any], method: str, seed: int, resume: bool = 
 def eval_config(params: dict[str, Any]) -> EvalConfig:
     e = params["evaluate"]
     return EvalConfig(eps=e["eps"], alpha=e["alpha"], pgd_steps=list(e["pgd_steps"]), cw_steps=list(e["cw_steps"]),
-                      kappa=e["kappa"], random_start=e["random_start"], batch_size=e["batch_size"], seed=e["seed"])
+                      kappa=e["kappa"], random_start=e["random_start"], batch_size=e["batch_size"], seed=e["seed"],
+                      stop_when_fooled=e["stop_when_fooled"])
 
 
 def evaluate_method(params: dict[str, Any], method: str, seed: int) -> Path:

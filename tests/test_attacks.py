@@ -75,6 +75,70 @@ def test_trajectory_equals_separate_runs(tiny_model, digits):
                 assert torch.equal(logits[k], tiny_model(x_adv)), (loss, k)
 
 
+def _first_fooled_reference(model, x, y, loss, steps, seed):
+    """Robust-accuracy semantics computed the slow way: a plain (never stopping) run, every
+    iterate's logits, and per image the first misclassified point (the clean image first)."""
+    every, _ = attacks.pgd_trajectory(model, x, y, 0.1, 0.01, range(steps + 1), loss=loss,
+                                      generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        result = model(x)
+    fooled = result.argmax(1) != y
+    out = {}
+    for k in range(steps + 1):
+        newly = ~fooled & (every[k].argmax(1) != y)
+        result[newly] = every[k][newly]
+        fooled |= newly
+        out[k] = torch.where(fooled[:, None], result, every[k])
+    return out
+
+
+@pytest.mark.parametrize("loss", ["ce", "cw"])
+def test_stopping_when_fooled_changes_no_number(tiny_model, digits, loss):
+    """Settled images leave the batch; the logits of every step still equal, bit for bit, those of
+    a run that never drops an image (the labels are the model's own predictions, so every image
+    starts correct and they settle one by one, down past MIN_ACTIVE rows)."""
+    x, _ = digits
+    x = torch.cat([x, x.flip(3)])  # 64 images
+    with torch.no_grad():
+        y = tiny_model(x).argmax(1)
+    ref = _first_fooled_reference(tiny_model, x, y, loss, 12, seed=4)
+    got, _ = attacks.pgd_trajectory(tiny_model, x, y, 0.1, 0.01, [0, 1, 3, 6, 12], loss=loss,
+                                    generator=torch.Generator().manual_seed(4), stop_when_fooled=True)
+    accuracies = [(got[k].argmax(1) == y).float().mean().item() for k in sorted(got)]
+    assert accuracies[0] > 0.8 and accuracies[-1] < 0.2, accuracies  # images settle step by step
+    assert accuracies == sorted(accuracies, reverse=True)  # never more robust with more steps
+    for k, logits in got.items():
+        assert torch.equal(logits, ref[k]), k
+
+
+@pytest.mark.parametrize("steps", [0, 1, 4])
+def test_stopping_run_equals_trajectory_prefix(tiny_model, digits, steps):
+    x, _ = digits
+    with torch.no_grad():
+        y = tiny_model(x).argmax(1)
+    y[:5] = (y[:5] + 1) % 10  # five images misclassified from the start: returned as they are
+    logits, _ = attacks.pgd_trajectory(tiny_model, x, y, 0.3, 0.05, [steps], generator=torch.Generator().manual_seed(2),
+                                       stop_when_fooled=True)
+    x_adv = attacks.pgd(tiny_model, x, y, 0.3, 0.05, steps, generator=torch.Generator().manual_seed(2),
+                        stop_when_fooled=True)
+    _in_ball(x, x_adv, 0.3, "linf")
+    assert torch.equal(x_adv[:5], x[:5])
+    with torch.no_grad():
+        assert torch.equal(tiny_model(x_adv), logits[steps])
+        fooled = tiny_model(x_adv).argmax(1) != y
+    plain = attacks.pgd(tiny_model, x, y, 0.3, 0.05, steps, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(x_adv[~fooled], plain[~fooled])  # never fooled: the same last iterate
+
+
+def test_fgsm_stopping_keeps_misclassified_images(tiny_model, digits):
+    x, y = digits
+    with torch.no_grad():
+        wrong = tiny_model(x).argmax(1) != y
+    x_adv = attacks.fgsm(tiny_model, x, y, 0.3, stop_when_fooled=True)
+    assert wrong.any() and torch.equal(x_adv[wrong], x[wrong])
+    assert torch.equal(x_adv[~wrong], attacks.fgsm(tiny_model, x, y, 0.3)[~wrong])
+
+
 def test_same_generator_seed_same_attack(tiny_model, digits):
     x, y = digits
     a = attacks.pgd(tiny_model, x, y, 0.3, 0.05, 3, generator=torch.Generator().manual_seed(3))

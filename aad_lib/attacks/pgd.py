@@ -2,8 +2,19 @@
 
 One loop serves all of them: FGSM is one PGD step of size eps from the clean image, and
 :func:`pgd_trajectory` runs the same loop while recording the logits after step k for several k
-at once (PGD-10/20/40/100 are prefixes of one PGD-100 run
-when they share the start and the step size).
+at once (PGD-10/20/40/100 are prefixes of one PGD-100 run when they share the start and the step
+size).
+
+Two result semantics:
+
+- ``stop_when_fooled=False`` (default, as torchattacks and ART): the last iterate.
+- ``stop_when_fooled=True`` (AutoAttack's robust-accuracy convention): an image counts as broken
+  as soon as any point the attack visits (the clean image, the random start, any iterate) is
+  misclassified; that point is its result and it costs no further gradient passes. Accuracy under
+  this semantics can only fall with more steps, and is never above clean accuracy. Settled images
+  leave the batch; the batch never shrinks below ``MIN_ACTIVE`` rows (settled images ride along,
+  their results frozen) because oneDNN computes batches of fewer than ~12 rows with other kernels
+  whose last bits differ, and the result must not depend on which images settled first.
 """
 from __future__ import annotations
 
@@ -17,37 +28,46 @@ from . import objectives
 from .context import check_attack_inputs, model_mode
 
 Recorder = Callable[[int, torch.Tensor], None]
+MIN_ACTIVE = 16
 
 
 def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, loss: str = "ce",
-         mode: str = "eval") -> torch.Tensor:
-    """Fast gradient sign method (Goodfellow et al. 2015): ``clip_[0,1](x + eps * sign(grad_x L))``."""
-    return pgd(model, x, y, eps=eps, alpha=eps, steps=1, random_start=False, loss=loss, mode=mode)
+         mode: str = "eval", stop_when_fooled: bool = False) -> torch.Tensor:
+    """Fast gradient sign method (Goodfellow et al. 2015): ``clip_[0,1](x + eps * sign(grad_x L))``.
+    With ``stop_when_fooled`` an image the model already misclassifies is returned unchanged."""
+    return pgd(model, x, y, eps=eps, alpha=eps, steps=1, random_start=False, loss=loss, mode=mode,
+               stop_when_fooled=stop_when_fooled)
 
 
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps: int,
         random_start: bool = True, norm: str = "linf", loss: str = "ce", *, kappa: float = 50.0,
-        generator: torch.Generator | None = None, mode: str = "eval") -> torch.Tensor:
-    """Projected gradient descent (Madry et al. 2018, Eq. 2), returning the last iterate.
+        generator: torch.Generator | None = None, mode: str = "eval",
+        stop_when_fooled: bool = False) -> torch.Tensor:
+    """Projected gradient descent (Madry et al. 2018, Eq. 2).
 
     L-inf: ``x_{t+1} = Proj_{B(x,eps) ∩ [0,1]}(x_t + alpha * sign(grad))``; L2: the step is the
     gradient scaled to unit L2 norm and the projection rescales delta onto the L2 ball.
     ``random_start`` draws the start uniformly in the L-inf ball (or the L2 ball, as torchattacks'
-    PGDL2 does). ``loss="cw"`` ascends the CW margin (the paper's CW-k). The model is attacked in
-    ``mode`` ("eval" by default) and left exactly as it was; parameter gradients are not touched.
+    PGDL2 does). ``loss="cw"`` ascends the CW margin (the paper's CW-k). Returns the last iterate,
+    or with ``stop_when_fooled`` the first misclassified point visited (module docstring). The
+    model is attacked in ``mode`` ("eval" by default) and left exactly as it was; parameter
+    gradients are not touched.
     """
     eps = _check(model, x, y, eps, alpha, steps, norm)
     start = _start(x, eps, norm, generator) if random_start and eps > 0 else x
-    return _run(model, x, y, start, eps, alpha, steps, norm, objectives.get(loss, kappa), mode, None)
+    return _run(model, x, y, start, eps, alpha, steps, norm, objectives.get(loss, kappa), mode, None,
+                y if stop_when_fooled else None, start is not x)
 
 
 def pgd_trajectory(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float,
                    checkpoints: Sequence[int], random_start: bool = True, norm: str = "linf", loss: str = "ce",
                    *, kappa: float = 50.0, generator: torch.Generator | None = None,
-                   mode: str = "eval") -> tuple[dict[int, torch.Tensor], torch.Tensor]:
+                   mode: str = "eval", stop_when_fooled: bool = False) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
     """One PGD run of ``max(checkpoints)`` steps; for each k in ``checkpoints`` the logits of the
-    k-th iterate (detached, on the CPU). Identical to separate ``pgd(..., steps=k)`` runs from the
-    same generator state, at the cost of the longest one. Returns (logits per k, last iterate)."""
+    result after k steps (detached, on the CPU): the k-th iterate, or with ``stop_when_fooled``
+    the first misclassified point among the first k. Identical to separate
+    ``pgd(..., steps=k)`` runs from the same generator state, at the cost of the longest one (less
+    with ``stop_when_fooled``: settled images stop costing passes). Returns (logits per k, result)."""
     ks = sorted({check_count(int(k), "checkpoint", 0) for k in checkpoints})
     if not ks:
         raise AadError("checkpoints must name at least one step count.")
@@ -55,11 +75,12 @@ def pgd_trajectory(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: floa
 
     def record(step: int, logits: torch.Tensor) -> None:
         if step in ks:
-            logits_at[step] = logits.cpu()
+            logits_at[step] = logits.detach().to("cpu", copy=True)
 
     eps = _check(model, x, y, eps, alpha, ks[-1], norm)
     start = _start(x, eps, norm, generator) if random_start and eps > 0 else x
-    x_adv = _run(model, x, y, start, eps, alpha, ks[-1], norm, objectives.get(loss, kappa), mode, record)
+    x_adv = _run(model, x, y, start, eps, alpha, ks[-1], norm, objectives.get(loss, kappa), mode, record,
+                 y if stop_when_fooled else None, start is not x)
     return logits_at, x_adv
 
 
@@ -86,30 +107,126 @@ def _check(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, eps: float
 
 def _run(model: nn.Module, x: torch.Tensor, target: torch.Tensor, start: torch.Tensor, eps: float,
          alpha: float, steps: int, norm: str, objective: objectives.Objective, mode: str,
-         record: Recorder | None) -> torch.Tensor:
-    """The PGD loop every attack here shares; inputs are already validated."""
-    x = x.detach()
-    target = target.detach()
-    x_adv = start.detach().clone()
+         record: Recorder | None, labels: torch.Tensor | None = None, check_clean: bool = False) -> torch.Tensor:
+    """The PGD loop every attack here shares; inputs are already validated.
+
+    ``record(k, logits)`` gets the whole batch's result logits after step k. With ``labels`` an
+    image settles at the first misclassified point (the clean image first if ``check_clean``).
+    """
+    x, target = x.detach(), target.detach()
+    if labels is None and record is None:
+        return _plain(model, x, target, start, eps, alpha, steps, norm, objective, mode)
+    state = _Batch(x, target, start, labels, eps, norm)
+    step = -1
     with model_mode(model, mode), torch.enable_grad():  # callers may sit inside torch.no_grad()
-        if norm == "linf":  # the eps ball and [0, 1] intersected once: one clamp per step
-            lo, hi = (x - eps).clamp_(min=0.0), (x + eps).clamp_(max=1.0)
-        for step in range(steps):
-            x_adv.requires_grad_(True)
-            logits = model(x_adv)
-            if record is not None:
-                record(step, logits.detach())
-            (grad,) = torch.autograd.grad(objective(logits, target), x_adv)
-            x_adv = x_adv.detach()
-            if norm == "linf":
-                x_adv.add_(grad.sign_(), alpha=alpha)
-                torch.clamp(x_adv, lo, hi, out=x_adv)
-            else:
-                x_adv = _l2_step(x, x_adv, grad, eps, alpha)
-        if record is not None:
+        if labels is not None and check_clean:
             with torch.no_grad():
-                record(steps, model(x_adv))
+                state.observe(model(x), x)
+            state.compact()
+        while not state.done:
+            step += 1
+            if step == steps:  # the last iterate: its logits only
+                with torch.no_grad():
+                    state.observe(model(state.x_adv), state.x_adv)
+                if record is not None:
+                    record(step, state.logits)
+                break
+            xa = state.x_adv.requires_grad_(True)
+            logits = model(xa)
+            state.observe(logits.detach(), xa.detach())
+            if record is not None:
+                record(step, state.logits)
+            if state.done:
+                break
+            (grad,) = torch.autograd.grad(objective(logits, state.target), xa)
+            state.x_adv = xa.detach()
+            grad = state.compact(grad)
+            state.x_adv = _step(state.x, state.x_adv, grad, eps, alpha, norm, state.lo, state.hi)
+    if record is not None:
+        for k in range(step + 1, steps + 1):  # every image settled early: the results are final
+            record(k, state.logits)
+    return state.finish()
+
+
+def _plain(model: nn.Module, x: torch.Tensor, target: torch.Tensor, start: torch.Tensor, eps: float,
+           alpha: float, steps: int, norm: str, objective: objectives.Objective, mode: str) -> torch.Tensor:
+    """The hot loop (training attacks, plain PGD): the last iterate, no bookkeeping."""
+    x_adv = start.detach().clone()
+    lo, hi = _bounds(x, eps, norm)
+    with model_mode(model, mode), torch.enable_grad():
+        for _ in range(steps):
+            x_adv.requires_grad_(True)
+            (grad,) = torch.autograd.grad(objective(model(x_adv), target), x_adv)
+            x_adv = _step(x, x_adv.detach(), grad, eps, alpha, norm, lo, hi)
     return x_adv.detach()
+
+
+def _bounds(x: torch.Tensor, eps: float, norm: str) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """L-inf: the eps ball and [0, 1] intersected once, so each step needs one clamp."""
+    if norm != "linf":
+        return None, None
+    return (x - eps).clamp_(min=0.0), (x + eps).clamp_(max=1.0)
+
+
+def _step(x: torch.Tensor, x_adv: torch.Tensor, grad: torch.Tensor, eps: float, alpha: float, norm: str,
+          lo: torch.Tensor | None, hi: torch.Tensor | None) -> torch.Tensor:
+    """One ascent step and projection; ``x_adv`` (detached) is updated in place for L-inf."""
+    if norm == "linf":
+        x_adv.add_(grad.sign_(), alpha=alpha)
+        return torch.clamp(x_adv, lo, hi, out=x_adv)
+    return _l2_step(x, x_adv, grad, eps, alpha)
+
+
+class _Batch:
+    """Book-keeping of :func:`_run`: the active rows (``rows``; ``alive`` marks those not yet
+    settled, the others ride along), the per-row tensors of the active batch, and the result
+    image and logits of every row of the full batch."""
+
+    def __init__(self, x: torch.Tensor, target: torch.Tensor, start: torch.Tensor,
+                 labels: torch.Tensor | None, eps: float, norm: str):
+        n = x.shape[0]
+        self.labels = labels
+        self.result = start.detach().clone()
+        self.logits: torch.Tensor | None = None
+        self.rows = torch.arange(n, device=x.device)
+        self.alive = torch.ones(n, dtype=torch.bool, device=x.device)
+        self.x, self.target, self.x_adv = x, target, start.detach().clone()
+        self.lo, self.hi = _bounds(x, eps, norm)
+        self.done = False
+
+    def observe(self, logits: torch.Tensor, visited: torch.Tensor) -> None:
+        """The active batch's logits at ``visited``: record them, settle the alive rows they fool."""
+        if self.logits is None:
+            self.logits = logits.new_empty(self.result.shape[0], logits.shape[1])
+        if self.labels is None:
+            self.logits[self.rows] = logits
+            return
+        self.logits[self.rows[self.alive]] = logits[self.alive]
+        fooled = self.alive & (logits.argmax(1) != self.labels[self.rows])
+        if bool(fooled.any()):
+            self.result[self.rows[fooled]] = visited[fooled]
+            self.alive = self.alive & ~fooled
+            self.done = not bool(self.alive.any())
+
+    def compact(self, grad: torch.Tensor | None = None) -> torch.Tensor | None:
+        """Drop settled rows from the active batch, keeping at least ``MIN_ACTIVE`` rows (settled
+        ones ride along, results frozen); ``grad`` of the active batch is compacted alike."""
+        n_rows, n_alive = self.rows.numel(), int(self.alive.sum())
+        if self.labels is None or n_alive == n_rows or n_rows <= MIN_ACTIVE:
+            return grad
+        keep = self.alive.clone()
+        if n_alive < MIN_ACTIVE:
+            keep[(~self.alive).nonzero().squeeze(1)[:MIN_ACTIVE - n_alive]] = True
+        self.rows, self.alive = self.rows[keep], self.alive[keep]
+        self.x, self.target, self.x_adv = self.x[keep], self.target[keep], self.x_adv[keep]
+        if self.lo is not None:
+            self.lo, self.hi = self.lo[keep], self.hi[keep]
+        return None if grad is None else grad[keep]
+
+    def finish(self) -> torch.Tensor:
+        """First fooling point of each settled row, the last iterate of the others."""
+        self.result[self.rows[self.alive]] = self.x_adv.detach()[self.alive]
+        return self.result
 
 
 def _start(x: torch.Tensor, eps: float, norm: str, generator: torch.Generator | None) -> torch.Tensor:
