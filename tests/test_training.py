@@ -87,17 +87,6 @@ def test_bad_training_settings():
         _cfg("alp", options={"beta": 1.0})
 
 
-def test_logging_forward_leaves_batchnorm_statistics_alone():
-    torch.manual_seed(0)
-    model = models.create("resnet32", in_channels=3, size=8).train()
-    x, y = torch.rand(4, 3, 8, 8), torch.randint(0, 10, (4,))
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    batch = recipes.Batch(model, x, y, recipes.AttackSpec(0.1, 0.05, 1), {}, torch.Generator())
-    batch.clean_predictions()
-    assert model.training
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-
-
 def test_epoch_models_rebuild_every_saved_epoch(tmp_path, small_set):
     from aad_lib.training import epoch_models
 

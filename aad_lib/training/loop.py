@@ -125,7 +125,7 @@ def train(model: nn.Module, train_set: ImageTensorDataset, cfg: TrainConfig, out
         order = torch.randperm(n, generator=generator(derive_seed(cfg.seed, "order", epoch))).to(device)
         attack_gen = generator(derive_seed(cfg.seed, "attack", epoch), device)
         model.train()
-        sums = {"loss": 0.0, "clean": 0, "adv": 0, "seen": 0}
+        sums = {"loss": 0.0, "clean": 0, "adv": 0, "seen": 0, "clean_seen": 0}
         parts_sum: dict[str, float] = {}
         batches = range(0, n, cfg.batch_size)
         bar = tqdm(batches, desc=f"{cfg.method} epoch {epoch}/{cfg.epochs}", disable=None if progress else True, leave=False)  # bars on a TTY only
@@ -147,6 +147,7 @@ def train(model: nn.Module, train_set: ImageTensorDataset, cfg: TrainConfig, out
                 parts_sum[name] = parts_sum.get(name, 0.0) + value * k
             if out.clean_pred is not None:
                 sums["clean"] += int((out.clean_pred == batch.y).sum())
+                sums["clean_seen"] += k
             if out.adv_pred is not None:
                 sums["adv"] += int((out.adv_pred == batch.y).sum())
             bar.set_postfix(loss=f"{sums['loss'] / sums['seen']:.3f}", eps=f"{batch.attack.eps:.3f}")
@@ -155,7 +156,7 @@ def train(model: nn.Module, train_set: ImageTensorDataset, cfg: TrainConfig, out
         row: dict[str, Any] = {
             "epoch": epoch,
             "loss": sums["loss"] / seen,
-            "train_clean_acc": sums["clean"] / seen,
+            "train_clean_acc": sums["clean"] / sums["clean_seen"] if sums["clean_seen"] else float("nan"),
             "train_adv_acc": sums["adv"] / seen if recipes.NEEDS_ATTACK[cfg.method] else float("nan"),
             "eps": cfg.attack.eps * _warmup_fraction(cfg, epoch),
             "lr": optimizer.param_groups[0]["lr"],
@@ -273,7 +274,9 @@ def _write_log(path: Path, log: list[dict[str, Any]]) -> None:
 
 
 def _describe(method: str, row: dict[str, Any]) -> str:
-    text = f"{method} epoch {row['epoch']}: loss {row['loss']:.4f}, train clean {row['train_clean_acc']:.3f}"
+    text = f"{method} epoch {row['epoch']}: loss {row['loss']:.4f}"
+    if row["train_clean_acc"] == row["train_clean_acc"]:
+        text += f", train clean {row['train_clean_acc']:.3f}"
     if row["train_adv_acc"] == row["train_adv_acc"]:
         text += f", train adv {row['train_adv_acc']:.3f}"
     if "test_adv_acc" in row:
