@@ -9,13 +9,13 @@ STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export MPLBACKEND ?= Agg
 
-.PHONY: all setup data repro test lab smoke
+.PHONY: all setup data repro test lab smoke bench
 
 all: repro
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,peers]"
 	# torchattacks (cross-check tests, benchmarks) pins an old requests: install it without deps.
 	$(BIN)/python -m pip install --quiet --no-deps torchattacks==3.5.1
 	# The Jupyter kernel of this environment (inside .venv, so clones never overwrite each other's).
@@ -33,6 +33,9 @@ repro: data
 
 test: data
 	$(BIN)/python -m pytest
+
+bench: data
+	$(BIN)/aad bench --readme README.md
 
 lab: data
 	$(BIN)/jupyter lab notebooks/

@@ -6,12 +6,14 @@ already when clean belong to neither set; they are counted as "clean error".)
 
 Everything here reads the per-sample evaluation records (:func:`aad_lib.evaluation.evaluate`):
 ``confidence`` (clean true-class probability), the attack's boolean column, ``conf:<attack>`` and
-``pair:<attack>`` (the per-sample ALP term ``||z - z'||^2``); or, for the per-epoch views, the
-epoch checkpoints of a training run.
+``pair:<attack>`` (the per-sample ALP term ``||z - z'||^2``; at the attack's last iterate, as the
+paper defines its adversarial examples, after :func:`with_last_iterate`); or, for the per-epoch
+views, the epoch checkpoints of a training run.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -20,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attacks import pgd
+from .evaluation import EvalConfig, evaluate
 from .losses import pair_distances, true_class_confidence
 from .runtime import generator
 from .validation import AadError, check_images, check_labels, choose
@@ -37,6 +40,30 @@ def _classify(clean: pd.Series, adv: pd.Series) -> pd.Series:
     clean, adv = clean.astype(bool), adv.astype(bool)
     sets = np.where(~clean, CLEAN_ERROR, np.where(adv, CONSISTENT, INCONSISTENT))
     return pd.Series(sets, index=clean.index, name="set")
+
+
+def with_last_iterate(records: pd.DataFrame, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                      cfg: EvalConfig, attack: str) -> pd.DataFrame:
+    """``records`` with the ``conf:``/``pair:`` columns of ``attack`` taken at the attack's last
+    iterate, the adversarial example of the AALP paper's analyses (Table 1, Figs. 3, 11).
+
+    The evaluation stops on an image once it is fooled (AutoAttack's convention, which decides the
+    accuracy columns), so its records hold the first fooling point, and for images misclassified
+    clean the clean image itself. This re-runs ``attack`` alone, never stopping, with the
+    evaluation's own seed, step size and batches (the same random start), at ``k`` passes per image.
+    """
+    family, _, steps = attack.partition("-")
+    if family not in ("PGD", "CW") or not steps.isdigit():
+        raise AadError(f"with_last_iterate needs a PGD-k or CW-k attack, got {attack!r}.")
+    k = int(steps)
+    last = evaluate(model, x, y, replace(cfg, stop_when_fooled=False, pgd_steps=[k] if family == "PGD" else [],
+                                         cw_steps=[k] if family == "CW" else []), progress=False)
+    if len(last) != len(records) or not (last["index"].to_numpy() == records["index"].to_numpy()).all():
+        raise AadError(f"records of {len(records)} images do not match the {len(last)} images given.")
+    out = records.copy()
+    for col in (f"conf:{attack}", f"pair:{attack}"):
+        out[col] = last[col].to_numpy()
+    return out
 
 
 def set_statistics(records: pd.DataFrame, attack: str = "PGD-40", alp_weight: float | None = None) -> pd.DataFrame:

@@ -1,9 +1,10 @@
-"""The ``aad`` command: data, train, evaluate, profile. Every command reads params.yaml (with
+"""The ``aad`` command: data, train, evaluate, notebook, profile, bench. Every command reads params.yaml (with
 ``--set key.sub=value`` overrides) and fails with one clear line on a bad name or value."""
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from . import config, data, notebooks, pipeline
 from .validation import AadError
@@ -11,7 +12,11 @@ from .validation import AadError
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:  # its options belong to benchmarks/run.py, which parses them itself
+        args = argparse.Namespace(run=_cmd_bench, bench_args=argv[1:])
+    else:
+        args = parser.parse_args(argv)
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
@@ -66,6 +71,18 @@ def _cmd_profile(args: argparse.Namespace) -> None:
         print(f"params.yaml <- profiles/{args.name}.yaml ({config.use_profile(args.name)})")
 
 
+def _cmd_bench(args: argparse.Namespace) -> None:
+    """The benchmark suite lives in ``benchmarks/`` at the repository root, next to ``aad_lib``."""
+    import importlib
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "benchmarks" / "run.py").exists():
+        raise AadError(f"{root / 'benchmarks'} not found: `aad bench` runs from a clone of the repository.")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    importlib.import_module("benchmarks.run").main(args.bench_args)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="aad", description="Attention- and compression-based adversarial defenses.")
     sub = p.add_subparsers(metavar="command")
@@ -103,6 +120,10 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("action", choices=["list", "show", "use"])
     pr.add_argument("name", nargs="?")
     pr.set_defaults(run=_cmd_profile)
+    b = sub.add_parser("bench", help="time attacks and training against the floor and the peers (see benchmarks/)",
+                       add_help=False)
+    b.add_argument("bench_args", nargs=argparse.REMAINDER, help="options of benchmarks/run.py (--help)")
+    b.set_defaults(run=_cmd_bench)
     return p
 
 

@@ -83,6 +83,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: EvalConfig
                 fgsm_logits = model(fgsm(model, xb, yb, cfg.eps, stop_when_fooled=cfg.stop_when_fooled)).cpu()
             attacked = {"FGSM": fgsm_logits}
             for loss, steps, gen in (("ce", cfg.pgd_steps, g_pgd), ("cw", cfg.cw_steps, g_cw)):
+                if not steps:
+                    continue
                 logits, _ = pgd_trajectory(model, xb, yb, cfg.eps, cfg.alpha, steps, cfg.random_start,
                                            loss=loss, kappa=cfg.kappa, generator=gen,
                                            stop_when_fooled=cfg.stop_when_fooled)

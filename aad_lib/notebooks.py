@@ -60,6 +60,18 @@ class Context:
         seed = self.params["analysis"]["figure_seed"] if seed is None else seed
         return load_model(model_dir(method, seed) / "model.pt", self.device)
 
+    def paper_records(self, method: str, attack: str, seeds: list[int] | None = None) -> dict[int, Any]:
+        """Evaluation records of ``method`` per seed, their ``conf:``/``pair:`` columns of
+        ``attack`` at its last iterate (the AALP paper's adversarial examples; see
+        :func:`aad_lib.analysis.with_last_iterate`): the accuracy columns are the evaluation's."""
+        from .analysis import with_last_iterate
+        from .pipeline import eval_config
+        from .results import read_records
+
+        cfg = eval_config(self.params)
+        return {s: with_last_iterate(r, self.model(method, s), self.x, self.y, cfg, attack)
+                for s, r in read_records(self.params, method, seeds).items()}
+
     def has(self, method: str) -> bool:
         """Whether ``dvc repro`` trains ``method`` (in either run group)."""
         from .pipeline import method_seeds

@@ -107,3 +107,22 @@ def test_epoch_history_matches_direct_computation(tiny_model, digits):
     # the same seed per epoch: the same model gives the same adversarial numbers at both epochs
     assert one["ALP loss"].equals(h[h.epoch == 2]["ALP loss"].reset_index(drop=True))
     assert (h["ALP loss"] >= 0).all()
+
+
+def test_with_last_iterate_gives_the_never_stopping_runs_columns(tiny_model, digits):
+    """The evaluation stops at the first fooling point; the paper's analyses need the last iterate:
+    recomputing one attack alone reproduces exactly the columns of a never-stopping evaluation."""
+    from aad_lib.evaluation import EvalConfig, evaluate
+
+    x, y = digits
+    kw = dict(eps=0.1, alpha=0.01, pgd_steps=[3, 8], cw_steps=[3, 8], batch_size=20)
+    stopping = evaluate(tiny_model, x, y, EvalConfig(**kw), progress=False)
+    never = evaluate(tiny_model, x, y, EvalConfig(**kw, stop_when_fooled=False), progress=False)
+    for attack in ("PGD-8", "CW-3"):
+        assert not stopping[f"conf:{attack}"].equals(never[f"conf:{attack}"])  # the two semantics differ here
+        got = analysis.with_last_iterate(stopping, tiny_model, x, y, EvalConfig(**kw), attack)
+        pd.testing.assert_series_equal(got[f"conf:{attack}"], never[f"conf:{attack}"])
+        pd.testing.assert_series_equal(got[f"pair:{attack}"], never[f"pair:{attack}"])
+        assert got[attack].equals(stopping[attack])  # the accuracy columns stay the evaluation's
+    with pytest.raises(AadError, match="PGD-k or CW-k"):
+        analysis.with_last_iterate(stopping, tiny_model, x, y, EvalConfig(**kw), "FGSM")

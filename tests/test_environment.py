@@ -18,7 +18,8 @@ def _pins(lines):
 
 def test_pyproject_and_environment_yml_agree():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    pyproject = _pins(project["dependencies"] + project["optional-dependencies"]["test"])
+    extras = project["optional-dependencies"]
+    pyproject = _pins(project["dependencies"] + extras["test"] + extras["peers"])
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_list = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     conda = _pins(pip_list)

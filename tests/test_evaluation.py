@@ -34,3 +34,23 @@ def test_evaluation_is_deterministic(tiny_model, digits):
     a = evaluate(tiny_model, x, y, cfg, progress=False)
     b = evaluate(tiny_model, x, y, cfg, progress=False)
     assert a.equals(b)
+
+
+def test_robust_accuracy_follows_autoattack_convention(tiny_model, digits):
+    """Stopping on fooled images: robust only if correct clean and at every point visited, so every
+    attack column is <= Clean per image and the PGD-k columns fall with k; the last-iterate
+    semantics (stop_when_fooled=False) can only be more optimistic, image by image."""
+    x, _ = digits
+    with torch.no_grad():
+        y = tiny_model(x).argmax(1)
+    y[:6] = (y[:6] + 3) % 10  # six images wrong from the start
+    kw = dict(eps=0.03, alpha=0.003, pgd_steps=[3, 6, 12], cw_steps=[3, 12], batch_size=32)
+    first = evaluate(tiny_model, x, y, EvalConfig(**kw), progress=False)
+    last = evaluate(tiny_model, x, y, EvalConfig(**kw, stop_when_fooled=False), progress=False)
+    attacks = ["FGSM", "PGD-3", "PGD-6", "PGD-12", "CW-3", "CW-12"]
+    assert not first.loc[:5, attacks].to_numpy().any()
+    for a in attacks:
+        assert (first[a] <= first["Clean"]).all() and (first[a] <= last[a]).all(), a
+    assert (first["PGD-12"] <= first["PGD-6"]).all() and (first["PGD-6"] <= first["PGD-3"]).all()
+    assert (first["CW-12"] <= first["CW-3"]).all()
+    assert 0 < first["PGD-12"].sum() < first["Clean"].sum()  # the attack breaks some, not all

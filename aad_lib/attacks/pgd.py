@@ -116,7 +116,7 @@ def _run(model: nn.Module, x: torch.Tensor, target: torch.Tensor, start: torch.T
     x, target = x.detach(), target.detach()
     if labels is None and record is None:
         return _plain(model, x, target, start, eps, alpha, steps, norm, objective, mode)
-    state = _Batch(x, target, start, labels, eps, norm)
+    state = _ActiveBatch(x, target, start, labels, eps, norm)
     step = -1
     with model_mode(model, mode), torch.enable_grad():  # callers may sit inside torch.no_grad()
         if labels is not None and check_clean:
@@ -177,7 +177,7 @@ def _step(x: torch.Tensor, x_adv: torch.Tensor, grad: torch.Tensor, eps: float, 
     return _l2_step(x, x_adv, grad, eps, alpha)
 
 
-class _Batch:
+class _ActiveBatch:
     """Book-keeping of :func:`_run`: the active rows (``rows``; ``alive`` marks those not yet
     settled, the others ride along), the per-row tensors of the active batch, and the result
     image and logits of every row of the full batch."""

@@ -97,7 +97,7 @@ def train(model: nn.Module, train_set: ImageTensorDataset, cfg: TrainConfig, out
     model_spec = model_spec or {}
     fp = cfg.fingerprint({"model": model_spec, "data": [train_set.name, len(train_set)]})
     model.to(device)
-    optimizer = _optimizer(model, cfg)
+    optimizer = make_optimizer(model, cfg)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, cfg.lr_milestones, cfg.lr_gamma)
     recipe = recipes.get(cfg.method)
     torch.manual_seed(cfg.seed)
@@ -133,13 +133,7 @@ def train(model: nn.Module, train_set: ImageTensorDataset, cfg: TrainConfig, out
             idx = order[start:start + cfg.batch_size]
             fraction = _warmup_fraction(cfg, epoch - 1 + b / len(batches))
             batch = Batch(model, x_all[idx], y_all[idx], cfg.attack.scaled(fraction), cfg.options, attack_gen)
-            out = recipe(batch)
-            if not torch.isfinite(out.loss):
-                raise AadError(f"{cfg.method}: loss became {out.loss.item()} at epoch {epoch}, batch {b}; "
-                               "lower the learning rate or check the data.")
-            optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
-            optimizer.step()
+            out = train_step(recipe, batch, optimizer, where=f"{cfg.method} epoch {epoch}, batch {b}")
             k = idx.numel()
             sums["loss"] += out.loss.item() * k
             sums["seen"] += k
@@ -179,6 +173,18 @@ def train(model: nn.Module, train_set: ImageTensorDataset, cfg: TrainConfig, out
     return log
 
 
+def train_step(recipe: recipes.Recipe, batch: Batch, optimizer: torch.optim.Optimizer,
+               where: str = "training") -> recipes.StepOutput:
+    """One optimisation step of ``recipe`` on ``batch`` (the loop's body; the benchmarks time it)."""
+    out = recipe(batch)
+    if not torch.isfinite(out.loss):
+        raise AadError(f"{where}: loss became {out.loss.item()}; lower the learning rate or check the data.")
+    optimizer.zero_grad(set_to_none=True)
+    out.loss.backward()
+    optimizer.step()
+    return out
+
+
 def load_model(path: str | Path, device: torch.device | str = "cpu") -> nn.Module:
     """Rebuild a trained model from ``model.pt`` + ``model.json`` (checksum verified), in eval mode."""
     payload, meta = checkpoint.load(path)
@@ -215,7 +221,8 @@ def epoch_models(model_dir: str | Path, device: torch.device | str = "cpu", ever
         yield meta["epoch"], _rebuild(final, payload["model"], device, model_dir / "model.pt")
 
 
-def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Adam or SGD (with momentum) over all parameters, as ``cfg`` says."""
     if cfg.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)

@@ -1,0 +1,41 @@
+"""`aad bench --quick` end to end: every case runs, rows carry their floor and timings, the
+Markdown table lands in the README between its markers. (No timing assertions: speed is reported,
+not tested.)"""
+import json
+import math
+import subprocess
+
+import pytest
+
+from .conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def test_quick_bench_writes_json_markdown_and_readme(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- bench:start -->\nold table\n<!-- bench:end -->\nrest\n")
+    out = tmp_path / "bench"
+    subprocess.run(["aad", "bench", "--quick", "--out", str(out), "--readme", str(readme)], cwd=ROOT, check=True,
+                   capture_output=True, text=True, timeout=600)
+    result = json.loads((out / "bench.json").read_text())
+    ops = {r["operation"] for r in result["rows"]}
+    assert {"FGSM", "PGD-5", "PGD-5 (CW loss)", "train step: madry", "train step: aalp"} <= ops
+    assert any(o.startswith("PGD-1 AT epoch") for o in ops)
+    assert {"10-column table: one by one", "10-column table: trajectory", "10-column table: trajectory + stop"} <= ops
+    for row in result["rows"]:
+        for key, value in row.items():
+            if key.endswith("_s"):
+                assert value is None or (math.isfinite(value) and value > 0), (row["operation"], key)
+    pgd = next(r for r in result["rows"] if r["operation"] == "PGD-5")
+    assert pgd["torchattacks_s"] > 0 and pgd["ART_s"] > 0  # the peers ran in the same process
+    text = readme.read_text()
+    assert "old table" not in text and text.startswith("intro\n") and text.endswith("rest\n")
+    assert "| lenet_small | 64 | cpu | eager | PGD-5 |" in text
+    assert text.count("<!-- bench:start -->") == 1
+
+
+def test_bench_refuses_unknown_variant(tmp_path):
+    out = subprocess.run(["aad", "bench", "--variants", "fp8", "--out", str(tmp_path)], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "unknown variant 'fp8'" in out.stderr
