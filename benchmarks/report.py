@@ -18,7 +18,7 @@ def markdown(rows: list[dict[str, Any]], machine: dict[str, Any]) -> str:
     ops = [r for r in rows if "vs_one_by_one" not in r]
     table = [r for r in rows if "vs_one_by_one" in r]
     peers = [p for p in PEERS if any(f"{p}_s" in r for r in ops)]
-    lines = [_machine_line(machine), "",
+    lines = [_machine_line(machine), "", *headline(rows), "",
              "| model | batch | device | variant | operation | floor | ours | " + " | ".join(peers) + " |",
              "|---|---|---|---|---|---|---|" + "---|" * len(peers)]
     for r in ops:
@@ -40,6 +40,24 @@ def markdown(rows: list[dict[str, Any]], machine: dict[str, Any]) -> str:
               "so its ratio is above 1 even with nothing wasted. Inputs are random images for the attack rows (speed does not "
               "depend on the weights), the bundled digits for the epoch and the table."]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def headline(rows: list[dict[str, Any]]) -> list[str]:
+    """One bullet per PGD row (ours and the peers over the floor) and per robustness table (the
+    stopping trajectory over the one-by-one runs)."""
+    out = []
+    for r in rows:
+        if r["operation"].startswith("PGD-") and "CW" not in r["operation"] and "AT epoch" not in r["operation"]:
+            peers = ", ".join(f"{p} {r[f'{p}_s'] / r['floor_s']:.2f}x" for p in PEERS if r.get(f"{p}_s"))
+            out.append(f"- {r['model']} ({r['device']}, {r['variant']}), {r['operation']}: ours {r['ours_s'] / r['floor_s']:.2f}x "
+                       f"the floor; {peers}.")
+        elif r["operation"].endswith("AT epoch") or "AT epoch" in r["operation"]:
+            out.append(f"- {r['operation']}: ours {r['ours_s']:.2f} s, hand-written loop {r['hand-written_s']:.2f} s "
+                       f"(min of repeats; medians {r['ours_median_s']:.2f} s and {r['hand-written_median_s']:.2f} s).")
+        elif r["operation"] == "10-column table: trajectory + stop":
+            out.append(f"- robustness table, {r['model']}: {r['ours_s']:.1f} s, {r['vs_one_by_one']:.2f}x the time of "
+                       "running the attacks one by one.")
+    return out
 
 
 def _ratio(r: dict[str, Any], name: str) -> str:

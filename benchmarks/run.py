@@ -32,6 +32,9 @@ TRAIN_STEP_MODELS = ("lenet_small", "resnet32")
 
 def main(argv: list[str] | None = None) -> Path:
     args = _parser().parse_args(argv)
+    if args.from_json:  # re-render a finished run (e.g. after a change of format)
+        result = json.loads(Path(args.from_json).read_text())
+        return _write(result["rows"], result["machine"], Path(args.out), args.readme)
     device = pick_device(args.device)
     variants = args.variants.split(",") if args.variants else (["eager", "bf16", "compile"] if device.type == "cuda" else ["eager"])
     for v in variants:
@@ -52,13 +55,15 @@ def main(argv: list[str] | None = None) -> Path:
     _say("robustness table: one by one vs one pass")
     models, x, y, cfg = _table_inputs(args.quick, device)
     rows += cases.table_rows(models, x, y, cfg, device)
-    meta = _machine(device, repeats)
-    out = Path(args.out)
+    return _write(rows, _machine(device, repeats), Path(args.out), args.readme)
+
+
+def _write(rows: list[dict[str, Any]], meta: dict[str, Any], out: Path, readme: str) -> Path:
     atomic_write_text(out / "bench.json", json.dumps({"machine": meta, "rows": rows}, indent=1) + "\n")
     table = report.markdown(rows, meta)
     atomic_write_text(out / "bench.md", table)
-    if args.readme:
-        report.splice_readme(Path(args.readme), table)
+    if readme:
+        report.splice_readme(Path(readme), table)
     print(table)
     return out / "bench.md"
 
@@ -117,4 +122,5 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="tiny sizes, one repeat (tests; numbers meaningless)")
     p.add_argument("--out", default="reports/bench")
     p.add_argument("--readme", default="", help="README to update between the bench markers")
+    p.add_argument("--from-json", default="", help="re-render the tables of an earlier run's bench.json (nothing is timed)")
     return p
