@@ -92,7 +92,9 @@ def attack_rows(s: Setup) -> list[dict[str, Any]]:
     }
     theirs: dict[str, dict[str, Op] | str] = {
         "torchattacks": peers.torchattacks_ops(m, x, y, s.eps, s.alpha, k),
-        "ART": peers.art_ops(m, x, y, s.eps, s.alpha, k) if s.variant != "compile" else "ART: not run on compiled models",
+        "ART": (peers.art_ops(m, x, y, s.eps, s.alpha, k) if s.variant == "eager" else
+                f"ART: not run under {s.variant} (it turns bf16 outputs into NumPy arrays, which NumPy cannot hold)"
+                if s.variant == "bf16" else "ART: not run on compiled models"),
     }
     ops: dict[str, Op] = {"floor 1": floor(m, x, y, 1), f"floor {k}": floor(m, x, y, k)}
     ops.update({f"ours {name}": op for name, (_, op) in ours.items()})

@@ -16,7 +16,7 @@ def test_quick_bench_writes_json_markdown_and_readme(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- bench:start -->\nold table\n<!-- bench:end -->\nrest\n")
     out = tmp_path / "bench"
-    subprocess.run(["aad", "bench", "--quick", "--out", str(out), "--readme", str(readme)], cwd=ROOT, check=True,
+    subprocess.run(["aad", "bench", "--quick", "--variants", "eager,bf16", "--out", str(out), "--readme", str(readme)], cwd=ROOT, check=True,
                    capture_output=True, text=True, timeout=600)
     result = json.loads((out / "bench.json").read_text())
     ops = {r["operation"] for r in result["rows"]}
@@ -33,6 +33,9 @@ def test_quick_bench_writes_json_markdown_and_readme(tmp_path):
     assert "old table" not in text and text.startswith("intro\n") and text.endswith("rest\n")
     assert "| lenet_small | 64 | cpu | eager | PGD-5 |" in text
     assert text.count("<!-- bench:start -->") == 1
+    bf16 = [r for r in result["rows"] if r["variant"] == "bf16"]
+    assert {r["operation"] for r in bf16} == {"FGSM", "PGD-5", "PGD-5 (CW loss)"}
+    assert all("ART_s" not in r and "bf16" in r["ART_note"] for r in bf16)  # said why, not silently dropped
 
 
 def test_bench_refuses_unknown_variant(tmp_path):
