@@ -215,3 +215,24 @@ def test_pgd_matches_torchattacks_without_random_start(tiny_model, digits, loss_
     with torch.no_grad():
         outcome_differs = tiny_model(ours).argmax(1) != tiny_model(theirs).argmax(1)
     assert int(outcome_differs.sum()) <= 1
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_pgd_survives_a_broadcast_input_gradient(norm):
+    """A model whose logits depend on x only through a sum gets an expanded (stride-0) gradient
+    from autograd; the attack must not write into it in place."""
+
+    class SumModel(torch.nn.Module):
+        num_classes = 10
+
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.linspace(-1, 1, 10))
+
+        def forward(self, x):
+            return x.flatten(1).sum(1, keepdim=True) * self.w
+
+    x, y = torch.rand(4, 1, 6, 6), torch.tensor([0, 3, 5, 9])
+    x_adv = attacks.pgd(SumModel(), x, y, 0.2, 0.05, 3, norm=norm)
+    _in_ball(x, x_adv, 0.2, norm)
+    assert not torch.equal(x_adv, x)

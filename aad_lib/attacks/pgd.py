@@ -172,7 +172,7 @@ def _step(x: torch.Tensor, x_adv: torch.Tensor, grad: torch.Tensor, eps: float, 
           lo: torch.Tensor | None, hi: torch.Tensor | None) -> torch.Tensor:
     """One ascent step and projection; ``x_adv`` (detached) is updated in place for L-inf."""
     if norm == "linf":
-        x_adv.add_(grad.sign_(), alpha=alpha)
+        x_adv.add_(grad.sign(), alpha=alpha)  # not sign_(): autograd may hand back an expanded (stride-0) gradient
         return torch.clamp(x_adv, lo, hi, out=x_adv)
     return _l2_step(x, x_adv, grad, eps, alpha)
 

@@ -1,0 +1,103 @@
+"""Sanity checks of a robustness evaluation, in the spirit of AutoAttack's ``checks.py`` (Croce
+and Hein 2020) and of Carlini et al.'s "On Evaluating Adversarial Robustness" (2019, Sec. 5):
+symptoms that an attack is being fooled (gradient masking) rather than the model being robust.
+
+Each check returns a :class:`Flag` with the measured value, the threshold it is held to and, when
+raised, what it suggests. None of them proves robustness; a raised flag says the accuracy next to
+it is probably an overestimate.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .attacks import model_mode, pgd
+from .validation import check_count, check_eps, check_images, check_labels
+
+
+@dataclass
+class Flag:
+    """One check: ``raised`` when ``value`` is on the wrong side of ``threshold``."""
+
+    check: str
+    value: float
+    threshold: float
+    raised: bool
+    meaning: str
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def zero_or_nonfinite_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                                threshold: float = 0.1) -> Flag:
+    """Share of images whose input gradient of the cross-entropy is all zero or not finite.
+    Raised above ``threshold``: gradient attacks get no signal there (saturated softmax,
+    quantisation, non-differentiable preprocessing), so their failure means nothing."""
+    check_images(x)
+    check_labels(y, x.shape[0], getattr(model, "num_classes", None))
+    with model_mode(model, "eval"), torch.enable_grad():
+        xr = x.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(F.cross_entropy(model(xr), y, reduction="sum"), xr)
+    flat = grad.flatten(1)
+    bad = (~torch.isfinite(flat).all(dim=1)) | (flat.abs().amax(dim=1) == 0)
+    share = bad.float().mean().item()
+    return Flag("zero or non-finite input gradients", share, threshold, share > threshold,
+                "gradient attacks get no signal on these images; try BPDA/EOT or a gradient-free attack")
+
+
+def large_eps_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int = 20,
+                       eps: float = 1.0, threshold: float = 0.02,
+                       generator: torch.Generator | None = None) -> Flag:
+    """Accuracy under PGD-``steps`` with an eps that allows any image (1.0 on [0, 1] pixels).
+    Raised above ``threshold``: an unbounded attack that cannot reach 0% is not following the
+    gradient (Carlini et al. 2019, Sec. 5.2: "verify that unbounded attacks succeed")."""
+    check_count(steps, "steps", 1)
+    check_eps(eps)
+    x_adv = pgd(model, x, y, eps, eps / 4, steps, generator=generator, stop_when_fooled=True)
+    acc = _accuracy(model, x_adv, y)
+    return Flag(f"accuracy at eps {eps:g} (PGD-{steps})", acc, threshold, acc > threshold,
+                "the attack cannot break images even without a budget: its gradients are masked or it is misconfigured")
+
+
+def noise_beats_whitebox(model: nn.Module, x: torch.Tensor, y: torch.Tensor, whitebox_correct: torch.Tensor,
+                         eps: float, draws: int = 10, threshold: float = 0.01,
+                         generator: torch.Generator | None = None) -> Flag:
+    """Share of images that random sign noise of size ``eps`` (``draws`` draws, any draw counts)
+    misclassifies although the white-box attack (``whitebox_correct``, per image) did not. Raised
+    above ``threshold``: a blind attack must never beat a gradient attack of the same budget."""
+    check_images(x)
+    check_count(draws, "draws", 1)
+    eps = check_eps(eps)
+    fooled = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+    with torch.no_grad(), model_mode(model, "eval"):
+        for _ in range(draws):
+            sign = torch.randint(0, 2, x.shape, generator=generator, device=x.device).to(x.dtype).mul_(2).sub_(1)
+            fooled |= model((x + eps * sign).clamp_(0, 1)).argmax(1) != y
+    wins = (fooled & whitebox_correct.to(x.device).bool()).float().mean().item()
+    return Flag(f"random noise beats the white-box attack ({draws} draws)", wins, threshold, wins > threshold,
+                "the white-box attack misses examples blind noise finds: gradient masking or too few steps")
+
+
+def more_steps_raise_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float,
+                              steps: int, threshold: float = 0.01,
+                              generator_seed: int = 0) -> Flag:
+    """Last-iterate accuracy of PGD-``steps`` minus that of PGD-``4 * steps`` from the same start.
+    Raised when four times the steps *raise* accuracy by more than ``threshold``: the attack
+    oscillates or its loss surface is shattered. (Under the evaluation's stopping convention
+    accuracy cannot rise with steps by construction, so the last iterate is what is checked.)"""
+    accs = []
+    for k in (steps, 4 * steps):
+        g = torch.Generator(device=x.device).manual_seed(generator_seed)
+        accs.append(_accuracy(model, pgd(model, x, y, eps, alpha, k, generator=g), y))
+    rise = accs[1] - accs[0]
+    return Flag(f"PGD-{4 * steps} last iterate above PGD-{steps}", rise, threshold, rise > threshold,
+                "more iterations should never help the model: the attack is not converging")
+
+
+def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    with torch.no_grad(), model_mode(model, "eval"):
+        return (model(x).argmax(1) == y).float().mean().item()
