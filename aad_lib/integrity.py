@@ -8,7 +8,7 @@ it is probably an overestimate.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -27,9 +27,6 @@ class Flag:
     threshold: float
     raised: bool
     meaning: str
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def zero_or_nonfinite_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor,

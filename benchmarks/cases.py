@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -40,13 +40,22 @@ class Setup:
     y: torch.Tensor = field(init=False)
 
     def __post_init__(self) -> None:
-        channels, size = (1, 28) if self.model_name.startswith("lenet") else (3, 32)
-        torch.manual_seed(0)
-        model = models.create(self.model_name, in_channels=channels, size=size).to(self.device).eval()
+        channels, size = self.shape()
+        model = self.fresh_model().eval()
         self.model = torch.compile(model) if self.variant == "compile" else model
         g = torch.Generator().manual_seed(0)
         self.x = torch.rand(self.batch, channels, size, size, generator=g).to(self.device)
         self.y = torch.randint(0, 10, (self.batch,), generator=g).to(self.device)
+
+    def shape(self) -> tuple[int, int]:
+        """(channels, size): MNIST-shaped for the LeNets, CIFAR-shaped otherwise."""
+        return (1, 28) if self.model_name.startswith("lenet") else (3, 32)
+
+    def fresh_model(self) -> nn.Module:
+        """The model with seed-0 initial weights, on the device (train mode)."""
+        channels, size = self.shape()
+        torch.manual_seed(0)
+        return models.create(self.model_name, in_channels=channels, size=size).to(self.device)
 
     @contextlib.contextmanager
     def context(self) -> Iterator[None]:
@@ -121,7 +130,7 @@ def training_step_rows(s: Setup, methods: list[str] | None = None, attack_steps:
     clean+adversarial methods)."""
     rows = []
     for method in methods or sorted(RECIPES):
-        model = _fresh(s)
+        model = s.fresh_model()
         cfg = TrainConfig(method=method, epochs=1, batch_size=s.batch,
                           attack=AttackSpec(s.eps, s.eps / 2, attack_steps if recipes.NEEDS_ATTACK[method] else 0))
         optimizer = make_optimizer(model, cfg)
@@ -135,12 +144,6 @@ def training_step_rows(s: Setup, methods: list[str] | None = None, attack_steps:
         rows.append({**s.describe(), "operation": f"train step: {method}", **timed("floor", t["floor"]),
                      **timed("ours", t["ours"])})
     return rows
-
-
-def _fresh(s: Setup) -> nn.Module:
-    channels, size = (1, 28) if s.model_name.startswith("lenet") else (3, 32)
-    torch.manual_seed(0)
-    return models.create(s.model_name, in_channels=channels, size=size).to(s.device)
 
 
 def hand_written_pgd_at_epoch(model: nn.Module, x_all: torch.Tensor, y_all: torch.Tensor, batch: int,
@@ -170,19 +173,19 @@ def epoch_rows(device: torch.device, repeats: int, batch: int = 50, steps: int =
     """One Madry PGD-AT epoch over the bundled training digits (4,000; the default profile's
     lenet_small, batch 50, PGD-3 at eps 0.3, no warm-up, no monitor): ``aad_lib.training.train``
     against the hand-written loop. The floor: (steps + 1) passes per image."""
-    full = data.load("mnist5k", _data_root(), "train")
+    full = data.load("mnist5k", data_root(), "train")
     ds = data.ImageTensorDataset(full.images[:limit], full.labels[:limit], "mnist5k", "train")
     x_all, y_all = ds.tensors(device)
     cfg = TrainConfig(method="madry", epochs=1, batch_size=batch, attack=AttackSpec(0.3, 0.15, steps))
 
     def ours() -> None:
         with tempfile.TemporaryDirectory() as out:
-            train(_lenet(device), ds, cfg, out, device=device, progress=False, resume=False)
+            train(lenet(device), ds, cfg, out, device=device, progress=False, resume=False)
 
     def hand() -> None:
-        hand_written_pgd_at_epoch(_lenet(device), x_all, y_all, batch, 0.3, 0.15, steps)
+        hand_written_pgd_at_epoch(lenet(device), x_all, y_all, batch, 0.3, 0.15, steps)
 
-    model = _lenet(device)
+    model = lenet(device)
 
     def floor_epoch() -> None:
         for start in range(0, len(x_all), batch):
@@ -217,7 +220,7 @@ def table_rows(named_models: dict[str, nn.Module], x: torch.Tensor, y: torch.Ten
 
         t = {label: measure(fn, device, repeats=1, warmup=0) for label, fn in (
             ("one by one", one_by_one),
-            ("trajectory", lambda: evaluate(model, x, y, _replace(cfg, stop_when_fooled=False), progress=False)),
+            ("trajectory", lambda: evaluate(model, x, y, replace(cfg, stop_when_fooled=False), progress=False)),
             ("trajectory + stop", lambda: evaluate(model, x, y, cfg, progress=False)))}
         one_pass = measure(floor(model, x, y, 1), device, repeats=3)
         t_floor = Timing([one_pass.min * per_attack])  # one pass x the passes of the one-by-one runs
@@ -233,18 +236,14 @@ def timed(name: str, timing: Timing) -> dict[str, float]:
     return {f"{name}_s": timing.min, f"{name}_median_s": timing.median}
 
 
-def _replace(cfg: EvalConfig, **changes: Any) -> EvalConfig:
-    from dataclasses import replace
-
-    return replace(cfg, **changes)
-
-
-def _lenet(device: torch.device) -> nn.Module:
+def lenet(device: torch.device) -> nn.Module:
+    """The default profile's lenet_small for MNIST-5k with seed-0 initial weights."""
     torch.manual_seed(0)
     return models.for_dataset("lenet_small", "mnist5k").to(device)
 
 
-def _data_root() -> str:
+def data_root() -> str:
+    """``data/`` with the bundled MNIST-5k in it (written offline if it is not there yet)."""
     from pathlib import Path
 
     root = Path("data")

@@ -78,15 +78,15 @@ def _table_inputs(quick: bool, device: torch.device) -> tuple[dict[str, nn.Modul
     undefended model, not the paper's accuracy). The protocol: the default profile's."""
     n = 64 if quick else 500
     cfg = EvalConfig(pgd_steps=[2, 5], cw_steps=[2, 5]) if quick else EvalConfig()
-    x, y = data.load("mnist5k", cases._data_root(), "test").tensors(device, n)
+    x, y = data.load("mnist5k", cases.data_root(), "test").tensors(device, n)
     found = {m: Path("models") / m / "seed0" / "model.pt" for m in ("standard", "madry")}
     if not quick and all(p.exists() for p in found.values()):
         return {f"{m} (models/{m}/seed0)": load_model(p, device) for m, p in found.items()}, x, y, cfg
-    train_set = data.load("mnist5k", cases._data_root(), "train")
+    train_set = data.load("mnist5k", cases.data_root(), "train")
     out: dict[str, nn.Module] = {}
     for method, epochs in (("standard", 1 if quick else 3), ("madry", 1 if quick else 4)):
         _say(f"training {method} for the table timing ({epochs} epochs)")
-        model = cases._lenet(device)
+        model = cases.lenet(device)
         cfg_t = TrainConfig(method=method, epochs=epochs, batch_size=50, attack=AttackSpec(0.3, 0.15, 3),
                             eps_warmup_epochs=0 if quick else 2)
         with tempfile.TemporaryDirectory() as d:
