@@ -98,3 +98,25 @@ def more_steps_raise_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor
 def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     with torch.no_grad(), model_mode(model, "eval"):
         return (model(x).argmax(1) == y).float().mean().item()
+
+
+def run_checks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps: int,
+               seed: int = 0) -> list[Flag]:
+    """All four checks on one model at the evaluation's budget: input gradients, PGD-20 at eps 1,
+    random sign noise of size ``eps`` against PGD-``steps`` (stopping convention, the white-box
+    reference), and last-iterate PGD-``4 steps`` against PGD-``steps``."""
+    g = torch.Generator(device=x.device).manual_seed(seed)
+    whitebox = pgd(model, x, y, eps, alpha, steps, generator=g, stop_when_fooled=True)
+    with torch.no_grad(), model_mode(model, "eval"):
+        whitebox_correct = model(whitebox).argmax(1) == y
+    return [zero_or_nonfinite_gradients(model, x, y),
+            large_eps_accuracy(model, x, y, generator=torch.Generator(device=x.device).manual_seed(seed)),
+            noise_beats_whitebox(model, x, y, whitebox_correct, eps,
+                                 generator=torch.Generator(device=x.device).manual_seed(seed)),
+            more_steps_raise_accuracy(model, x, y, eps, alpha, steps, generator_seed=seed)]
+
+
+def raised_summary(flags: list[Flag]) -> str:
+    """The raised checks of one model in words, for a table cell ("none" when all pass)."""
+    raised = [f.check for f in flags if f.raised]
+    return "; ".join(raised) if raised else "none"

@@ -72,6 +72,30 @@ class Context:
         return {s: with_last_iterate(r, self.model(method, s), self.x, self.y, cfg, attack)
                 for s, r in read_records(self.params, method, seeds).items()}
 
+    def analysis_model(self, name: str) -> Any:
+        """A trained method (seed ``analysis.figure_seed``) or ``timm:<name>`` with its pretrained
+        ImageNet weights (the paper profile's Inception v3 checkpoints; needs the hub once)."""
+        if not name.startswith("timm:"):
+            return self.model(name)
+        from . import models
+
+        return models.create(name, num_classes=1000, in_channels=3, size=299, pretrained=True).to(self.device).eval()
+
+    def attention_inputs(self) -> tuple[Any, Any, Any]:
+        """Images, labels and ground-truth object masks for the ARP analysis (``attention``
+        params): the evaluated test images with their stroke masks, or ILSVRC validation images
+        with the union of their bounding boxes."""
+        from .attention.study import stroke_masks
+
+        a = self.params["attention"]
+        if a["analysis_data"] == "eval":
+            return self.x, self.y, stroke_masks(self.x, a["stroke_threshold"])
+        from .imagenet_boxes import load_val_with_boxes
+
+        i = a["imagenet"]
+        data = load_val_with_boxes(i["images"], i["annotations"], i["synsets"], size=i["size"], n=i["samples"])
+        return data.x.to(self.device), data.y.to(self.device), data.masks.to(self.device)
+
     def has(self, method: str) -> bool:
         """Whether ``dvc repro`` trains ``method`` (in either run group)."""
         from .pipeline import method_seeds

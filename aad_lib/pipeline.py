@@ -118,9 +118,31 @@ def check_params(params: dict[str, Any]) -> None:
     data.info(params["data"]["name"])
     if not params["model"]["name"].startswith("timm:"):
         choose(params["model"]["name"], models.names(), "model")
+    columns = eval_config(params).columns()[1:]
     attack = params.get("analysis", {}).get("attack")
     if attack is not None:
-        choose(attack, eval_config(params).columns()[1:], "analysis.attack (an evaluation column)")
+        choose(attack, columns, "analysis.attack (an evaluation column)")
+    attention = params.get("attention")
+    if attention is not None:
+        check_attention_params(params, columns)
+
+
+def check_attention_params(params: dict[str, Any], columns: list[str]) -> None:
+    """Notebook 04's settings: models and columns it reads must be trained and evaluated."""
+    a = params["attention"]
+    trained = sorted({m for m, _ in run_pairs(params, None)})
+    choose(a["analysis_data"], ("eval", "imagenet"), "attention.analysis_data")
+    for name in a["analysis_models"]:
+        if not name.startswith("timm:"):
+            choose(name, trained, "attention.analysis_models entry (a trained method or timm:<name>)")
+    for name in a["defense_methods"]:
+        choose(name, trained, "attention.defense_methods entry (a trained method)")
+    for key in ("pgd_column", "cw_column"):
+        choose(a[key], columns, f"attention.{key} (an evaluation column)")
+    if not 0 < a["top_fraction"] <= 1:
+        raise AadError(f"attention.top_fraction must lie in (0, 1], got {a['top_fraction']!r}.")
+    if not 0 < a["iter_alpha"] <= a["analysis_eps"]:
+        raise AadError(f"attention.iter_alpha must lie in (0, analysis_eps = {a['analysis_eps']}], got {a['iter_alpha']!r}.")
 
 
 def model_spec(params: dict[str, Any]) -> dict[str, Any]:
@@ -176,19 +198,21 @@ def evaluate_method(params: dict[str, Any], method: str, seed: int) -> Path:
     return out
 
 
-GROUPS = ("main", "extra")
+# run group -> (its methods key, its seeds key) under `run:`; each group is a DVC matrix stage pair
+GROUPS = {"main": ("methods", "seeds"), "extra": ("extra_methods", "extra_seeds"),
+          "attention": ("attention_methods", "attention_seeds")}
 
 
 def run_pairs(params: dict[str, Any], group: str | None = "main") -> list[tuple[str, int]]:
     """The (method, seed) pairs ``dvc repro`` trains: ``main`` = run.methods x run.seeds (Table 2),
     ``extra`` = run.extra_methods x run.extra_seeds (ablations and the lambda sweep, fewer seeds),
-    None = both."""
+    ``attention`` = run.attention_methods x run.attention_seeds (the ARP models of notebook 04),
+    None = every group."""
     if group is None:
-        return list(dict.fromkeys(run_pairs(params, "main") + run_pairs(params, "extra")))
+        return list(dict.fromkeys(pair for g in GROUPS for pair in run_pairs(params, g)))
+    methods_key, seeds_key = GROUPS[choose(group, GROUPS, "run group")]
     run = params["run"]
-    choose(group, GROUPS, "run group")
-    methods, seeds = (run["methods"], run["seeds"]) if group == "main" else (run["extra_methods"], run["extra_seeds"])
-    return [(m, s) for m in methods for s in seeds]
+    return [(m, s) for m in run[methods_key] for s in run[seeds_key]]
 
 
 def method_seeds(params: dict[str, Any], method: str) -> list[int]:

@@ -32,7 +32,7 @@ def read_records(params: dict[str, Any], method: str, seeds: list[int] | None = 
     """Per-sample evaluation records of ``method``, one table per seed that was evaluated."""
     seeds = method_seeds(params, method) if seeds is None else seeds
     if not seeds:
-        raise AadError(f"method {method!r} is in neither run.methods nor run.extra_methods.")
+        raise AadError(f"method {method!r} is in none of run.methods, run.extra_methods, run.attention_methods.")
     found = {s: eval_dir(params, method, s) / "records.csv" for s in seeds}
     missing = [str(p) for p in found.values() if not p.exists()]
     if missing:

@@ -12,31 +12,38 @@ from .results import read_eval_seconds, read_summaries
 
 def accuracy_table(params: dict[str, Any], methods: list[str] | None = None, columns: list[str] | None = None,
                    group: str | None = "main") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows = methods (``methods`` or the group's, those that were evaluated; group None = both
-    run groups), columns = attacks (``columns`` or all).
+    """Rows = methods (``methods`` or the group's, those that were evaluated; group None = every
+    run group), columns = attacks (``columns`` or all).
 
     Returns (mean accuracy in percent over seeds, uncertainty text per cell): with one seed the
     95% Wilson interval over test samples, with several the min-max range over seeds.
     """
     summaries = read_summaries(params, group)
-    means, spreads = {}, {}
     wanted = methods if methods is not None else list(dict.fromkeys(m for m, _ in summaries))
-    for method in wanted:
-        runs = [s for (m, _), s in summaries.items() if m == method]
-        if not runs:
+    runs = {m: [s["accuracy"] for (name, _), s in summaries.items() if name == m] for m in wanted}
+    order = columns or (next(iter(summaries.values()))["columns"] if summaries else [])
+    return table_from_summaries(runs, order)
+
+
+def table_from_summaries(runs: dict[str, list[dict[str, dict[str, float]]]], columns: list[str]
+                         ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows = methods, one accuracy summary per seed (:func:`aad_lib.evaluation.summarize`);
+    returns (mean accuracy in percent, uncertainty text) as :func:`accuracy_table` describes.
+    Methods without runs are left out."""
+    means, spreads = {}, {}
+    for method, summaries in runs.items():
+        if not summaries:
             continue
-        evaluated = runs[0]["columns"]
         means[method], spreads[method] = {}, {}
-        for col in evaluated:
-            accs = [100 * r["accuracy"][col]["accuracy"] for r in runs]
+        for col in columns:
+            accs = [100 * r[col]["accuracy"] for r in summaries]
             means[method][col] = sum(accs) / len(accs)
-            if len(runs) == 1:
-                cell = runs[0]["accuracy"][col]
+            if len(summaries) == 1:
+                cell = summaries[0][col]
                 spreads[method][col] = f"[{100 * cell['ci_low']:.1f}, {100 * cell['ci_high']:.1f}]"
             else:
-                spreads[method][col] = f"{min(accs):.1f}-{max(accs):.1f} ({len(runs)} seeds)"
-    order = columns or (next(iter(summaries.values()))["columns"] if summaries else [])
-    return pd.DataFrame(means, index=order).T, pd.DataFrame(spreads, index=order).T
+                spreads[method][col] = f"{min(accs):.1f}-{max(accs):.1f} ({len(summaries)} seeds)"
+    return pd.DataFrame(means, index=columns).T, pd.DataFrame(spreads, index=columns).T
 
 
 def with_paper(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
@@ -101,7 +108,7 @@ def training_budget(params: dict[str, Any]) -> pd.DataFrame:
         c = meta["config"]
         a = c["attack"]
         adversarial = recipes.NEEDS_ATTACK[c["method"]]
-        attack = f"PGD-{a['steps']} eps {a['eps']} step {a['alpha']}" if adversarial else "none"
+        attack = recipes.describe_attack(c["method"], recipes.AttackSpec(**a)) if adversarial else "none"
         rows.append({"method": method, "seed": seed, "epochs": c["epochs"], "batch": c["batch_size"],
                      "optimizer": f"{c['optimizer']} lr {c['lr']}", "train attack": attack,
                      "eps warm-up (epochs)": c["eps_warmup_epochs"] if adversarial else "", "options": c["options"] or "",

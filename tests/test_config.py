@@ -88,3 +88,26 @@ def test_method_names_with_dots_are_refused_before_dvc_sees_them():
     params["run"]["extra_methods"] = ["aalp-l0.5"]
     with pytest.raises(AadError, match="must not contain '.'.*'aalp-l0p5'"):
         pipeline.check_params(params)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("defense_methods", ["standard", "arpp"], r"defense_methods entry \(a trained method\) 'arpp'. Did you mean 'arp'"),
+    ("analysis_models", ["madri"], "analysis_models entry"),
+    ("analysis_data", "imagenett", "analysis_data"),
+    ("pgd_column", "PGD-7", "attention.pgd_column"),
+    ("top_fraction", 0.0, "top_fraction"),
+    ("iter_alpha", 0.9, "iter_alpha"),
+])
+def test_attention_settings_are_checked(key, value, message):
+    params = config.resolve_profile("default", ROOT)
+    pipeline.check_params(params)
+    params["attention"][key] = value
+    with pytest.raises(AadError, match=message):
+        pipeline.check_params(params)
+
+
+def test_arp_models_form_their_own_run_group():
+    params = config.resolve_profile("default", ROOT)
+    assert pipeline.run_pairs(params, "attention") == [("arp", 0), ("arp-pgd", 0)]
+    assert ("arp", 0) in pipeline.run_pairs(params, None) and ("arp", 0) not in pipeline.run_pairs(params, "extra")
+    assert pipeline.train_config(params, "arp-pgd", 0).options == {"arp_alpha": 8.0, "arp_beta": 4.0, "arp_gamma": 1.0}

@@ -66,3 +66,22 @@ def test_adaptive_logit_pairing_weights_by_detached_clean_confidence():
 
 def test_aalp_total_is_classification_plus_lambda_pairing():
     assert losses.aalp_total(torch.tensor(0.7), torch.tensor(2.0), 0.25).item() == pytest.approx(1.2)
+
+
+def test_arp_mask_and_masked_images():
+    maps = torch.tensor([[[1.0, 0.0], [0.5, 0.1]]])  # mean 0.4: cells 1.0 and 0.5 are attended
+    mask = losses.attention_mask(maps)
+    assert torch.equal(mask, torch.tensor([[[1.0, 0.0], [1.0, 0.0]]]))
+    x = torch.full((1, 1, 2, 2), 0.8)
+    assert torch.equal(losses.masked_images(x, mask), torch.tensor([[[[0.0, 0.8], [0.0, 0.8]]]]))
+
+
+def test_arp_rectification_preservation_and_total_hand_cases():
+    z = torch.tensor([[0.0, 0.0]])           # softmax 0.5, 0.5
+    z_m = torch.tensor([[math.log(3.0), 0.0]])  # softmax 0.75, 0.25
+    assert losses.rectification(z, z_m).item() == pytest.approx(-(0.25 ** 2 + 0.25 ** 2) / 2)
+    a = torch.tensor([[[1.0, 0.0]], [[0.0, 0.0]]])
+    b = torch.tensor([[[0.0, 0.0]], [[0.5, 0.5]]])
+    assert losses.preservation(a, b).item() == pytest.approx((1.0 + 0.5) / 2)
+    total = losses.arp_total(torch.tensor(1.0), torch.tensor(-0.5), torch.tensor(2.0), 8, 4, 1)
+    assert total.item() == pytest.approx(8 - 2 + 2)

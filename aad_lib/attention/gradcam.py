@@ -26,15 +26,19 @@ def resolve_layer(model: nn.Module, layer: str | None = None) -> nn.Module:
     return modules[choose(name, [n for n in modules if n], "layer")]
 
 
-def gradcam(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None = None, layer: str | None = None,
-            *, create_graph: bool = False, size: tuple[int, int] | None = None, mode: str = "eval"
-            ) -> torch.Tensor:
-    """Grad-CAM maps of ``x`` for class ``target`` (default: the predicted class), shape (N, h, w)
-    at the layer's resolution, or (N, *size) bilinearly upsampled. Non-negative, not normalised.
+def gradcam_and_logits(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None = None,
+                       layer: str | None = None, *, create_graph: bool = False,
+                       size: tuple[int, int] | None = None, mode: str = "eval", relu: bool = True
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Grad-CAM maps of ``x`` for class ``target`` (default: the predicted class) and the logits
+    of the same forward pass (a loss on both needs one forward, not two).
 
-    ``create_graph=True`` keeps the map differentiable (for a loss on attention); otherwise it is
-    detached. The model is run in ``mode`` ("eval", "train" or "keep") and restored after;
-    no parameter gradient is written.
+    Maps have shape (N, h, w) at the layer's resolution, or (N, *size) bilinearly upsampled; not
+    normalised. ``relu=False`` returns the weighted sum before the ReLU: it ranks positions as
+    the ARP authors' softmax over cells does (a monotone map), without the ties at zero that the
+    ReLU creates, which top-k metrics need. ``create_graph=True`` keeps maps and logits
+    differentiable (for a loss on attention); otherwise both are detached. The model runs in
+    ``mode`` ("eval", "train" or "keep") and is restored after; no parameter gradient is written.
     """
     check_images(x)
     if target is not None:
@@ -45,22 +49,33 @@ def gradcam(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None = Non
     try:
         with model_mode(model, mode), torch.enable_grad():
             logits = model(x)
+            if not captured:
+                raise AadError(f"layer {layer or getattr(model, 'cam_layer', '')!r} was not used by the forward pass.")
             activation = captured[-1]
             if target is None:
                 target = logits.argmax(1)
             score = logits.gather(1, target[:, None]).sum()
             (grad,) = torch.autograd.grad(score, activation, create_graph=create_graph)
             weights = grad.mean(dim=(2, 3), keepdim=True)
-            cam = F.relu((weights * activation).sum(dim=1))
+            cam = (weights * activation).sum(dim=1)
+            if relu:
+                cam = F.relu(cam)
     finally:
         handle.remove()
     if size is not None:
         cam = F.interpolate(cam[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
-    return cam if create_graph else cam.detach()
+    return (cam, logits) if create_graph else (cam.detach(), logits.detach())
+
+
+def gradcam(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None = None, layer: str | None = None,
+            *, create_graph: bool = False, size: tuple[int, int] | None = None, mode: str = "eval",
+            relu: bool = True) -> torch.Tensor:
+    """Grad-CAM maps only (see :func:`gradcam_and_logits`): non-negative unless ``relu=False``."""
+    return gradcam_and_logits(model, x, target, layer, create_graph=create_graph, size=size, mode=mode,
+                              relu=relu)[0]
 
 
 def normalize_maps(maps: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """Each map scaled to [0, 1] by its own maximum (an all-zero map stays zero)."""
     peak = maps.flatten(1).amax(1).clamp_min(eps).view(-1, *([1] * (maps.dim() - 1)))
     return maps / peak
-

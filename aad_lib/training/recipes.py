@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import losses
-from ..attacks import pgd, trades_attack
+from ..attacks import iterated_step_ll, pgd, step_ll, trades_attack
+from ..attention import gradcam_and_logits, normalize_maps
 from ..contribution import guided_logits
 from ..validation import choose
 
@@ -80,6 +81,15 @@ def recipe(name: str, needs_attack: bool = True, options: dict[str, float] | Non
         return fn
 
     return register
+
+
+def describe_attack(name: str, attack: AttackSpec) -> str:
+    """The training attack of recipe ``name`` in words (for the training-budget tables)."""
+    if name == "arp":
+        return f"Step-LL + Iter-LL-2 eps {attack.eps}"
+    if name == "trades":
+        return f"PGD-{attack.steps} on the KL eps {attack.eps} step {attack.alpha}"
+    return f"PGD-{attack.steps} eps {attack.eps} step {attack.alpha}"
 
 
 def get(name: str) -> Recipe:
@@ -174,3 +184,47 @@ def trades(b: Batch) -> StepOutput:
     ce = F.cross_entropy(z_clean, b.y)
     kl = losses.trades_kl(z_clean, z_adv)
     return StepOutput(ce + float(b.options["trades_beta"]) * kl, {"ce": ce.item(), "kl": kl.item()}, z_clean.argmax(1), z_adv.argmax(1))
+
+
+ARP_OPTIONS = {"arp_alpha": 8.0, "arp_beta": 4.0, "arp_gamma": 1.0}
+
+
+def _arp_family(b: Batch, adversarial: list[torch.Tensor]) -> StepOutput:
+    """ARP (Wu et al., "Attention, Please!"): ``L = alpha L_c + beta L_r + gamma L_p`` with
+    ``L_c = CE(f(x), y) + CE(f(x'), y)``, ``L_r`` the rectification through the attention-masked
+    clean and adversarial images and ``L_p`` the preservation of the true-class Grad-CAM between
+    each clean image and its adversarial versions (:mod:`aad_lib.losses`). One forward of the
+    clean and adversarial batch gives the logits and the differentiable maps (``create_graph``);
+    one more forward gives the masked images' logits."""
+    n, copies = b.x.shape[0], len(adversarial)
+    x_all = torch.cat([b.x, *adversarial])
+    y_adv = b.y.repeat(copies)
+    maps, z = gradcam_and_logits(b.model, x_all, torch.cat([b.y, y_adv]), create_graph=True,
+                                 size=tuple(b.x.shape[-2:]), mode="keep")
+    maps = normalize_maps(maps)
+    z_masked = b.model(losses.masked_images(x_all, losses.attention_mask(maps)))
+    z_clean, z_adv = z[:n], z[n:]
+    ce = F.cross_entropy(z_clean, b.y) + F.cross_entropy(z_adv, y_adv)
+    rectify = losses.rectification(z, z_masked)
+    preserve = losses.preservation(maps[:n].repeat(copies, 1, 1), maps[n:])
+    o = b.options
+    loss = losses.arp_total(ce, rectify, preserve, float(o["arp_alpha"]), float(o["arp_beta"]), float(o["arp_gamma"]))
+    return StepOutput(loss, {"ce": ce.item(), "rectify": rectify.item(), "preserve": preserve.item()},
+                      z_clean.argmax(1), z_adv[:n].argmax(1))
+
+
+@recipe("arp", options=ARP_OPTIONS)
+def arp(b: Batch) -> StepOutput:
+    """ARP as the authors trained it: each clean batch paired with its Step-LL examples (one step
+    of eps) and its 2-step iterated Step-LL examples (two steps of eps/2), options ``arp_alpha``,
+    ``arp_beta``, ``arp_gamma`` (8:4:1). Three gradient passes of attack per batch, as Madry's PGD-3."""
+    a = b.attack
+    if a.eps == 0:
+        return _arp_family(b, [b.x, b.x])
+    return _arp_family(b, [step_ll(b.model, b.x, None, a.eps), iterated_step_ll(b.model, b.x, None, a.eps, a.eps / 2, 2)])
+
+
+@recipe("arp-pgd", options=ARP_OPTIONS)
+def arp_pgd(b: Batch) -> StepOutput:
+    """ARP trained on the PGD examples of Madry training (``train.attack``) instead of Step-LL."""
+    return _arp_family(b, [b.pgd_examples()])
