@@ -47,3 +47,15 @@ def test_bad_model_requests_are_clear():
         models.create("resnet9", in_channels=3, mean=(0.5,), std=(0.2,))
     with pytest.raises(AadError, match="timm has no model"):
         models.create("timm:not_a_model_xyz")
+
+
+@pytest.mark.parametrize("bad, message", [
+    (torch.rand(2, 3, 28, 28), r"shape \(N, 1, H, W\)"),
+    (torch.rand(1, 28, 28), r"shape \(N, 1, H, W\)"),
+    ((torch.rand(2, 1, 28, 28) * 255).to(torch.uint8), "x.float\\(\\) / 255"),
+    ([[0.0]], "torch.Tensor"),
+])
+def test_models_refuse_images_of_the_wrong_layout(bad, message):
+    model = models.create("lenet_small")
+    with pytest.raises(AadError, match=message):
+        model(bad)

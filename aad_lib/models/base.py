@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..validation import AadError
+
 
 class Normalize(nn.Module):
     """``(x - mean) / std`` per channel, as the model's first layer (eps stays in pixel units)."""
@@ -17,7 +19,20 @@ class Normalize(nn.Module):
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_layout(x, self.mean.shape[1])
         return (x - self.mean) / self.std
+
+
+def check_layout(x: torch.Tensor, channels: int) -> None:
+    """What every forward pass checks for free (no pass over the data): a floating (N, C, H, W)
+    tensor with the model's C. Range and NaN checks cost a pass over the data, so the entry
+    points (attacks, evaluation, Grad-CAM, defenses) make them, not every forward of an attack loop."""
+    if not isinstance(x, torch.Tensor):
+        raise AadError(f"the model takes a torch.Tensor of images, got {type(x).__name__}.")
+    if x.dim() != 4 or x.shape[1] != channels or not x.is_floating_point():
+        raise AadError(f"the model takes floating images of shape (N, {channels}, H, W) in [0, 1], got "
+                       f"{x.dtype} {tuple(x.shape)}" + ("; convert uint8 images with x.float() / 255." if not
+                                                        x.is_floating_point() else "."))
 
 
 class ImageClassifier(nn.Module):

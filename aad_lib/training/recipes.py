@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import losses
-from ..attacks import iterated_step_ll, pgd, step_ll, trades_attack
+from ..attacks import iterated_step_ll, least_likely, pgd, trades_attack
 from ..attention import gradcam_and_logits, normalize_maps
 from ..contribution import guided_logits
 from ..validation import choose
@@ -221,7 +221,9 @@ def arp(b: Batch) -> StepOutput:
     a = b.attack
     if a.eps == 0:
         return _arp_family(b, [b.x, b.x])
-    return _arp_family(b, [step_ll(b.model, b.x, None, a.eps), iterated_step_ll(b.model, b.x, None, a.eps, a.eps / 2, 2)])
+    y_ll = least_likely(b.model, b.x)  # one target for both (what each would compute itself)
+    return _arp_family(b, [iterated_step_ll(b.model, b.x, None, a.eps, a.eps, 1, y_ll=y_ll),  # = step_ll
+                           iterated_step_ll(b.model, b.x, None, a.eps, a.eps / 2, 2, y_ll=y_ll)])
 
 
 @recipe("arp-pgd", options=ARP_OPTIONS)
