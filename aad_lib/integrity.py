@@ -9,6 +9,7 @@ it is probably an overestimate.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +17,9 @@ from torch import nn
 
 from .attacks import model_mode, pgd
 from .validation import check_count, check_eps, check_images, check_labels
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -120,3 +124,27 @@ def raised_summary(flags: list[Flag]) -> str:
     """The raised checks of one model in words, for a table cell ("none" when all pass)."""
     raised = [f.check for f in flags if f.raised]
     return "; ".join(raised) if raised else "none"
+
+
+def weaker_than_autoattack(ours: float, autoattack: float, n: int, threshold: float = 0.02) -> Flag:
+    """Our strongest attack's accuracy minus AutoAttack's (APGD-CE then APGD-T) on the same
+    images. Raised above ``threshold``: an independent attack breaks images ours does not, so our
+    column overestimates robustness for this model."""
+    gap = ours - autoattack
+    return Flag(f"AutoAttack (APGD-CE+T) below our strongest attack ({n} images)", gap, threshold, gap > threshold,
+                "our PGD/CW miss adversarial examples an independent attack finds: report the AutoAttack number")
+
+
+def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, evaluated: "pd.DataFrame", our_columns: list[str],
+          eps: float, alpha: float, steps: int, autoattack_steps: int = 100, seed: int = 0
+          ) -> tuple[list[Flag], dict[str, float]]:
+    """Everything a table row is checked with, on the first ``len(y)`` evaluated images: the four
+    gradient-masking checks (:func:`run_checks`, white-box reference PGD-``steps``) and the
+    AutoAttack cross-check against ``our_columns`` of the evaluation records, whose gap is the
+    fifth flag. Returns (flags, the cross-check row of :func:`aad_lib.crosscheck.compare_with_ours`)."""
+    from .crosscheck import COLUMNS, compare_with_ours
+
+    flags = run_checks(model, x, y, eps, alpha, steps, seed)
+    row = compare_with_ours(model, x, y, evaluated, our_columns, eps, autoattack_steps, seed)
+    flags.append(weaker_than_autoattack(row["ours"] / 100, row[COLUMNS[1]] / 100, row["n"]))
+    return flags, row

@@ -1,0 +1,77 @@
+"""An independent second opinion on our robust accuracy: AutoAttack's APGD-CE and APGD-T (Croce
+and Hein 2020) as torchattacks implements them, on a subset of the evaluated images.
+
+Run as AutoAttack's standard version runs them: APGD-CE first, then the targeted APGD-T (every
+other class as a target, ``steps`` iterations each) on the images APGD-CE did not break, so the
+second column is the accuracy under both. If it lies clearly below our strongest PGD/CW column,
+our attacks are too weak for that model (:func:`aad_lib.integrity.weaker_than_autoattack`).
+
+torchattacks is a peer, not a dependency of ``aad_lib`` (it pins an old ``requests``): ``make
+setup`` installs it without its dependencies; without it this module says how to get it.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import torch
+from torch import nn
+
+from .attacks import model_mode
+from .validation import AadError, check_count, check_eps, check_images, check_labels
+
+COLUMNS = ("APGD-CE", "APGD-CE+T")
+
+
+def _torchattacks():
+    try:
+        import torchattacks
+    except ImportError as err:  # pragma: no cover - make setup installs it
+        raise AadError("the AutoAttack cross-check needs torchattacks: "
+                       "`.venv/bin/pip install --no-deps torchattacks==3.5.1` (make setup does this).") from err
+    return torchattacks
+
+
+def autoattack_records(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 100,
+                       seed: int = 0) -> pd.DataFrame:
+    """Per image: correct clean, under APGD-CE, and under APGD-CE then APGD-T (L-inf, ``eps``,
+    ``steps`` iterations, one restart, AutoAttack's step-size schedule). An image counts as robust
+    only if it is correct clean and survives every attack before it."""
+    check_images(x)
+    num_classes = getattr(model, "num_classes", None)
+    check_labels(y, x.shape[0], num_classes)
+    eps, steps = check_eps(eps), check_count(steps, "steps", 1)
+    if num_classes is None:
+        raise AadError("the AutoAttack cross-check needs model.num_classes (APGD-T targets every other class).")
+    ta = _torchattacks()
+    with model_mode(model, "eval"):
+        with torch.no_grad():
+            clean = model(x).argmax(1) == y
+        ce = ta.APGD(model, norm="Linf", eps=eps, steps=steps, n_restarts=1, seed=seed, loss="ce")
+        with torch.no_grad():
+            after_ce = clean & (model(ce(x, y)).argmax(1) == y)
+        after_t = after_ce.clone()
+        rows = after_ce.nonzero().squeeze(1)
+        if rows.numel():
+            targeted = ta.APGDT(model, norm="Linf", eps=eps, steps=steps, n_restarts=1, seed=seed, n_classes=num_classes)
+            with torch.no_grad():
+                after_t[rows] = model(targeted(x[rows], y[rows])).argmax(1) == y[rows]
+    return pd.DataFrame({"Clean": clean.cpu().numpy(), COLUMNS[0]: after_ce.cpu().numpy(),
+                         COLUMNS[1]: after_t.cpu().numpy()})
+
+
+def compare_with_ours(model: nn.Module, x: torch.Tensor, y: torch.Tensor, evaluated: pd.DataFrame,
+                      our_columns: list[str], eps: float, steps: int = 100, seed: int = 0) -> dict[str, float]:
+    """One model's cross-check row on the first ``len(y)`` evaluated images: accuracy (percent)
+    under our attacks combined (``ours``: robust only if robust under every one of
+    ``our_columns``), under APGD-CE and under APGD-CE+T, n, the gap (ours minus AutoAttack) and
+    the number of images only AutoAttack broke."""
+    missing = [c for c in our_columns if c not in evaluated.columns]
+    if missing:
+        raise AadError(f"evaluation records lack {missing}; valid columns: {list(evaluated.columns)}.")
+    aa = autoattack_records(model, x, y, eps, steps, seed)
+    ours = evaluated[our_columns].iloc[: len(y)].all(axis=1).to_numpy()
+    row = {"n": len(y), "our attacks": " & ".join(our_columns), "ours": 100 * ours.mean(),
+           **{c: 100 * aa[c].mean() for c in COLUMNS}}
+    row["gap (points)"] = row["ours"] - row[COLUMNS[1]]
+    # images AutoAttack broke that every one of ours missed: the concrete evidence behind a gap
+    row["broken only by AutoAttack"] = int((ours & ~aa[COLUMNS[1]].to_numpy()).sum())
+    return row

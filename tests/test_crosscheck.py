@@ -1,0 +1,43 @@
+"""The AutoAttack cross-check: torchattacks' APGD-CE/APGD-T on our models, read as our columns are."""
+import pytest
+import torch
+
+from aad_lib import crosscheck, integrity
+from aad_lib.validation import AadError
+
+pytest.importorskip("torchattacks")
+
+
+def test_autoattack_columns_never_exceed_the_ones_before(tiny_model, digits):
+    x, y = digits
+    r = crosscheck.autoattack_records(tiny_model, x, y, 0.3, steps=5)
+    assert list(r.columns) == ["Clean", "APGD-CE", "APGD-CE+T"] and len(r) == len(y)
+    assert (r["APGD-CE"] <= r["Clean"]).all() and (r["APGD-CE+T"] <= r["APGD-CE"]).all()
+    with torch.no_grad():
+        assert (r["Clean"].to_numpy() == (tiny_model(x).argmax(1) == y).numpy()).all()
+    assert not tiny_model.training and all(p.grad is None for p in tiny_model.parameters())
+    # eps 0: nothing can change
+    r0 = crosscheck.autoattack_records(tiny_model, x, y, 0.0, steps=2)
+    assert (r0["APGD-CE+T"] == r0["Clean"]).all()
+
+
+def test_weaker_than_autoattack_flag_and_bad_input(tiny_model, digits):
+    assert integrity.weaker_than_autoattack(0.60, 0.55, 200).raised
+    assert not integrity.weaker_than_autoattack(0.60, 0.595, 200).raised
+    x, y = digits
+    with pytest.raises(AadError, match="steps"):
+        crosscheck.autoattack_records(tiny_model, x, y, 0.3, steps=0)
+
+
+def test_compare_with_ours_counts_images_only_autoattack_broke(tiny_model, digits):
+    import pandas as pd
+
+    x, y = digits
+    evaluated = pd.DataFrame({"PGD-5": [True] * len(y), "CW-5": [True] * len(y)})  # pretend ours broke nothing
+    row = crosscheck.compare_with_ours(tiny_model, x[:8], y[:8], evaluated, ["PGD-5", "CW-5"], 0.3, steps=3)
+    aa = crosscheck.autoattack_records(tiny_model, x[:8], y[:8], 0.3, steps=3)
+    assert row["n"] == 8 and row["ours"] == 100.0 and row["our attacks"] == "PGD-5 & CW-5"
+    assert row["broken only by AutoAttack"] == int((~aa["APGD-CE+T"]).sum())
+    assert row["gap (points)"] == pytest.approx(100.0 - 100 * aa["APGD-CE+T"].mean())
+    with pytest.raises(AadError, match="lack"):
+        crosscheck.compare_with_ours(tiny_model, x[:8], y[:8], evaluated, ["PGD-7"], 0.3)
