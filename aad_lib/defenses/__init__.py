@@ -1,8 +1,11 @@
 """Input-transformation defenses (WebP, JPEG, flip, WebP + flip, bit depth, median smoothing),
-a model behind a transform (:class:`Defended`), and image-quality metrics (PSNR, SSIM)."""
+a model behind a transform (:class:`Defended`), image-quality metrics (PSNR, SSIM), and the learned
+compression purifier ComDefend with seed 002's residual variants."""
+from .comdefend import CPU_PROFILE, VARIANTS, ComDefend, comdefend_loss
 from .quality import psnr, ssim
 from .transforms import (CODECS, NAMES, ORDERS, Defended, Transform, bit_depth, encoded_bytes, hflip,
                          identity, jpeg, make, median, webp, webp_flip)
 
 __all__ = ["CODECS", "NAMES", "ORDERS", "Defended", "Transform", "bit_depth", "encoded_bytes", "hflip",
-           "identity", "jpeg", "make", "median", "webp", "webp_flip", "psnr", "ssim"]
+           "identity", "jpeg", "make", "median", "webp", "webp_flip", "psnr", "ssim",
+           "ComDefend", "comdefend_loss", "CPU_PROFILE", "VARIANTS"]
