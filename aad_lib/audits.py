@@ -33,12 +33,13 @@ def strongest_columns(ctx: Context) -> list[str]:
 
 def audit_methods(ctx: Context, methods: list[str], our_columns: list[str] | None = None) -> Audit:
     """Audit every method of ``methods`` (its ``analysis.figure_seed`` model) against
-    ``our_columns`` (default: :func:`strongest_columns`); the white-box reference of the
-    random-noise check is PGD with the first of those columns' steps."""
+    ``our_columns`` (default: :func:`strongest_columns`), which are also the white-box reference of
+    the random-noise check; the more-steps check compares PGD with the evaluation's fewest steps
+    and four times as many (last iterates)."""
     e, i = ctx.params["evaluate"], ctx.params["integrity"]
     seed = ctx.params["analysis"]["figure_seed"]
     columns = our_columns or strongest_columns(ctx)
-    steps = int(columns[0].rsplit("-", 1)[1])
+    steps = min(e["pgd_steps"])
     n = min(i["samples"], len(ctx.y))
     flags, rows, checks = {}, {}, []
     for method in methods:

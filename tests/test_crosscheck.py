@@ -41,3 +41,15 @@ def test_compare_with_ours_counts_images_only_autoattack_broke(tiny_model, digit
     assert row["gap (points)"] == pytest.approx(100.0 - 100 * aa["APGD-CE+T"].mean())
     with pytest.raises(AadError, match="lack"):
         crosscheck.compare_with_ours(tiny_model, x[:8], y[:8], evaluated, ["PGD-7"], 0.3)
+
+
+def test_audit_gives_five_flags_and_reads_the_white_box_reference_from_the_records(tiny_model, digits):
+    import pandas as pd
+
+    x, y = digits
+    evaluated = pd.DataFrame({"PGD-5": [False] * len(y), "CW-5": [False] * len(y)})  # ours broke everything
+    flags, row = integrity.audit(tiny_model, x[:8], y[:8], evaluated, ["PGD-5", "CW-5"], 0.3, 0.1, 2, 3)
+    assert len(flags) == 5 and row["ours"] == 0.0
+    noise = flags[2]
+    assert noise.value == 0.0 and not noise.raised  # nothing survived ours, so noise cannot beat it
+    assert not flags[4].raised  # AutoAttack cannot be below 0%
