@@ -11,6 +11,7 @@ setup`` installs it without its dependencies; without it this module says how to
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -58,17 +59,22 @@ def autoattack_records(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: 
                          COLUMNS[1]: after_t.cpu().numpy()})
 
 
+def robust_under_all(evaluated: pd.DataFrame, columns: list[str], n: int) -> np.ndarray:
+    """Per image of the first ``n`` evaluation records: robust under every one of ``columns``."""
+    missing = [c for c in columns if c not in evaluated.columns]
+    if missing:
+        raise AadError(f"evaluation records lack {missing}; valid columns: {list(evaluated.columns)}.")
+    return evaluated[columns].iloc[:n].all(axis=1).to_numpy()
+
+
 def compare_with_ours(model: nn.Module, x: torch.Tensor, y: torch.Tensor, evaluated: pd.DataFrame,
                       our_columns: list[str], eps: float, steps: int = 100, seed: int = 0) -> dict[str, float]:
     """One model's cross-check row on the first ``len(y)`` evaluated images: accuracy (percent)
     under our attacks combined (``ours``: robust only if robust under every one of
     ``our_columns``), under APGD-CE and under APGD-CE+T, n, the gap (ours minus AutoAttack) and
     the number of images only AutoAttack broke."""
-    missing = [c for c in our_columns if c not in evaluated.columns]
-    if missing:
-        raise AadError(f"evaluation records lack {missing}; valid columns: {list(evaluated.columns)}.")
+    ours = robust_under_all(evaluated, our_columns, len(y))
     aa = autoattack_records(model, x, y, eps, steps, seed)
-    ours = evaluated[our_columns].iloc[: len(y)].all(axis=1).to_numpy()
     row = {"n": len(y), "our attacks": " & ".join(our_columns), "ours": 100 * ours.mean(),
            **{c: 100 * aa[c].mean() for c in COLUMNS}}
     row["gap (points)"] = row["ours"] - row[COLUMNS[1]]

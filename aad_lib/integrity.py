@@ -9,17 +9,15 @@ it is probably an overestimate.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .attacks import model_mode, pgd
+from .crosscheck import COLUMNS, compare_with_ours, robust_under_all
 from .validation import check_count, check_eps, check_images, check_labels
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 
 @dataclass
@@ -105,16 +103,10 @@ def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def run_checks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps: int,
-               seed: int = 0, whitebox_correct: torch.Tensor | None = None) -> list[Flag]:
+               whitebox_correct: torch.Tensor, seed: int = 0) -> list[Flag]:
     """All four checks on one model at the evaluation's budget: input gradients, PGD-20 at eps 1,
     random sign noise of size ``eps`` against the white-box result (``whitebox_correct`` per image,
-    e.g. read from the evaluation records; if None, PGD-``steps`` with the stopping convention is
-    run), and last-iterate PGD-``4 steps`` against PGD-``steps``."""
-    if whitebox_correct is None:
-        g = torch.Generator(device=x.device).manual_seed(seed)
-        whitebox = pgd(model, x, y, eps, alpha, steps, generator=g, stop_when_fooled=True)
-        with torch.no_grad(), model_mode(model, "eval"):
-            whitebox_correct = model(whitebox).argmax(1) == y
+    read from the evaluation records), and last-iterate PGD-``4 steps`` against PGD-``steps``."""
     return [zero_or_nonfinite_gradients(model, x, y),
             large_eps_accuracy(model, x, y, generator=torch.Generator(device=x.device).manual_seed(seed)),
             noise_beats_whitebox(model, x, y, whitebox_correct, eps,
@@ -137,7 +129,7 @@ def weaker_than_autoattack(ours: float, autoattack: float, n: int, threshold: fl
                 "our PGD/CW miss adversarial examples an independent attack finds: report the AutoAttack number")
 
 
-def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, evaluated: "pd.DataFrame", our_columns: list[str],
+def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, evaluated: pd.DataFrame, our_columns: list[str],
           eps: float, alpha: float, steps: int, autoattack_steps: int = 100, seed: int = 0
           ) -> tuple[list[Flag], dict[str, float]]:
     """Everything a table row is checked with, on the first ``len(y)`` evaluated images: the four
@@ -145,10 +137,8 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, evaluated: "pd.Dat
     evaluation records, robust under all of them; more steps = PGD-``4 steps`` vs PGD-``steps``)
     and the AutoAttack cross-check against the same columns, whose gap is the fifth flag.
     Returns (flags, the cross-check row of :func:`aad_lib.crosscheck.compare_with_ours`)."""
-    from .crosscheck import COLUMNS, compare_with_ours
-
     row = compare_with_ours(model, x, y, evaluated, our_columns, eps, autoattack_steps, seed)
-    ours = torch.tensor(evaluated[our_columns].iloc[: len(y)].all(axis=1).to_numpy(), device=x.device)
-    flags = run_checks(model, x, y, eps, alpha, steps, seed, whitebox_correct=ours)
+    ours = torch.tensor(robust_under_all(evaluated, our_columns, len(y)), device=x.device)
+    flags = run_checks(model, x, y, eps, alpha, steps, ours, seed)
     flags.append(weaker_than_autoattack(row["ours"] / 100, row[COLUMNS[1]] / 100, row["n"]))
     return flags, row

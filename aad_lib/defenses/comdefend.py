@@ -163,6 +163,15 @@ def _check_architecture(width: float, levels: int, depth: int) -> None:
     check_count(depth, "depth", minimum=1)
 
 
+def _stack(c_in: int, c_out: int, hidden: Sequence[int], residual: bool, width: float, levels: int,
+           depth: int) -> nn.Sequential:
+    """The conv stack of either half: seed 002's bottleneck stack, or the authors' plain stack
+    through ``hidden`` widths scaled by ``width``."""
+    if residual:
+        return _residual_stack(c_in, c_out, width, levels, depth)
+    return _plain_stack([c_in, *(_scaled(c, width) for c in hidden), c_out])
+
+
 class ComCNN(nn.Module):
     """The compression CNN: image in [0, 1] -> linear (real-valued) code, same H x W.
 
@@ -180,11 +189,8 @@ class ComCNN(nn.Module):
         check_count(code_channels, "code_channels", minimum=1)
         _check_architecture(width, levels, depth)
         self.in_channels, self.code_channels, self.residual = in_channels, code_channels, bool(residual)
-        if residual:
-            self.net = _residual_stack(in_channels, code_channels, width, levels, depth)
-        else:
-            hidden = _GREY_ENCODER if in_channels == 1 else _COLOUR_ENCODER
-            self.net = _plain_stack([in_channels, *(_scaled(c, width) for c in hidden), code_channels])
+        self.net = _stack(in_channels, code_channels, _GREY_ENCODER if in_channels == 1 else _COLOUR_ENCODER,
+                          residual, width, levels, depth)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x - 0.5)
@@ -203,11 +209,8 @@ class RecCNN(nn.Module):
         check_count(out_channels, "out_channels", minimum=1)
         _check_architecture(width, levels, depth)
         self.code_channels, self.out_channels, self.residual = code_channels, out_channels, bool(residual)
-        if residual:
-            self.net = _residual_stack(code_channels, out_channels, width, levels, depth)
-        else:
-            hidden = _GREY_DECODER if out_channels == 1 else _COLOUR_DECODER
-            self.net = _plain_stack([code_channels, *(_scaled(c, width) for c in hidden), out_channels])
+        self.net = _stack(code_channels, out_channels, _GREY_DECODER if out_channels == 1 else _COLOUR_DECODER,
+                          residual, width, levels, depth)
 
     def forward(self, b: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.net(b))
