@@ -1,4 +1,4 @@
-"""The ``aad`` command: data, train, evaluate, notebook, profile, bench. Every command reads params.yaml (with
+"""The ``aad`` command: data, train, train-purifier, evaluate, notebook, profile, bench. Every command reads params.yaml (with
 ``--set key.sub=value`` overrides) and fails with one clear line on a bad name or value."""
 from __future__ import annotations
 
@@ -46,6 +46,10 @@ def _cmd_train(args: argparse.Namespace) -> None:
     params = _params(args)
     print(pipeline.train_method(params, args.method, args.seed if args.seed is not None else params["seed"],
                                 resume=not args.restart))
+
+
+def _cmd_train_purifier(args: argparse.Namespace) -> None:
+    print(pipeline.train_purifier(_params(args), args.variant, resume=not args.restart))
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
@@ -106,6 +110,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=None, help="default: params seed")
     t.add_argument("--restart", action="store_true", help="ignore existing checkpoints")
     t.set_defaults(run=_cmd_train)
+
+    tp = with_params(sub.add_parser("train-purifier", help="train one ComDefend variant on clean images (resumes)"))
+    tp.add_argument("--variant", required=True, help="plain, res_encoder, res_decoder or res_both")
+    tp.add_argument("--restart", action="store_true", help="ignore existing checkpoints")
+    tp.set_defaults(run=_cmd_train_purifier)
 
     e = with_params(sub.add_parser("evaluate", help="robustness table row of one trained model"))
     e.add_argument("--method", required=True)

@@ -125,6 +125,8 @@ def check_params(params: dict[str, Any]) -> None:
     attention = params.get("attention")
     if attention is not None:
         check_attention_params(params, columns)
+    if params.get("compression") is not None:
+        check_compression_params(params)
 
 
 def check_attention_params(params: dict[str, Any], columns: list[str]) -> None:
@@ -163,6 +165,88 @@ def train_method(params: dict[str, Any], method: str, seed: int, resume: bool = 
     train(model, load_split(params, "train"), cfg, out, model_spec=spec, test_set=load_split(params, "test"),
           device=device, progress=params["progress"], resume=resume, log_path=train_log_path(params, method, seed))
     return out
+
+
+# ---------------------------------------------------------------- ComDefend (notebook 05)
+
+def purifier_dir(params: dict[str, Any], variant: str) -> Path:
+    return Path("models") / f"comdefend-{variant}" / f"seed{params['compression']['comdefend']['seed']}"
+
+
+def purifier_log_path(params: dict[str, Any], variant: str) -> Path:
+    seed = params["compression"]["comdefend"]["seed"]
+    return Path(params["reports"]["dir"]) / "train" / f"comdefend-{variant}-seed{seed}.csv"
+
+
+def purifier_spec(params: dict[str, Any], variant: str) -> dict[str, Any]:
+    """The arguments of :class:`~aad_lib.defenses.ComDefend` for ``variant`` on the configured data."""
+    from .defenses.comdefend import VARIANTS
+
+    c = params["compression"]["comdefend"]
+    return {"in_channels": data.info(params["data"]["name"]).channels,
+            "variant": choose(variant, VARIANTS, "ComDefend variant (compression.comdefend_variants)"),
+            "sigma": c["sigma"], "test_sigma": c["test_sigma"], "width": c["width"],
+            "residual_width": c["residual_width"], "levels": c["levels"], "depth": c["depth"]}
+
+
+def purifier_config(params: dict[str, Any]) -> TrainConfig:
+    """ComDefend's training run (the authors' recipe: Adam, batch 20, lambda 1e-4) on the training loop."""
+    c = params["compression"]["comdefend"]
+    return TrainConfig(method="comdefend", epochs=c["epochs"], batch_size=c["batch_size"], lr=c["lr"],
+                       optimizer="adam", options={"comdefend_lambda": c["lambda"]}, seed=c["seed"],
+                       monitor_samples=c["monitor_samples"])
+
+
+def train_purifier(params: dict[str, Any], variant: str, resume: bool = True) -> Path:
+    """Train ComDefend ``variant`` on the clean training images into ``models/comdefend-<variant>/seed<s>/``
+    (epoch checkpoints, resume, log under reports/train/ as for the classifiers)."""
+    from .defenses.comdefend import ComDefend
+
+    cfg = purifier_config(params)
+    spec = purifier_spec(params, variant)
+    seed_everything(cfg.seed)
+    model = ComDefend(**spec)
+    out = purifier_dir(params, variant)
+    train(model, load_split(params, "train"), cfg, out, model_spec={"purifier": "comdefend", **spec},
+          test_set=load_split(params, "test"), device=pick_device(params["device"]), progress=params["progress"],
+          resume=resume, log_path=purifier_log_path(params, variant))
+    return out
+
+
+def load_purifier(params: dict[str, Any], variant: str, device: torch.device | str = "cpu") -> Any:
+    """The trained ComDefend ``variant`` (checksum verified), eval mode."""
+    from .defenses.comdefend import ComDefend
+
+    path = purifier_dir(params, variant) / "model.pt"
+    if not path.exists():
+        raise AadError(f"{path} not found; train it with `aad train-purifier --variant {variant}` "
+                       f"(or `dvc repro train_comdefend`).")
+    payload, meta = checkpoint.load(path)
+    spec = {k: v for k, v in (meta.get("model_spec") or {}).items() if k != "purifier"}
+    model = ComDefend(**spec)
+    model.load_state_dict(payload["model"])
+    return model.to(device).eval()
+
+
+def check_compression_params(params: dict[str, Any]) -> None:
+    """Notebook 05's settings: the classifier is trained, every defense and variant exists."""
+    from .defenses import make
+    from .defenses.comdefend import VARIANTS
+
+    c = params["compression"]
+    choose(c["classifier"], sorted({m for m, _ in run_pairs(params, None)}),
+           "compression.classifier (a trained method)")
+    for spec in c["defenses"]:
+        if not isinstance(spec, dict) or "name" not in spec:
+            raise AadError(f"every compression.defenses entry must be a mapping with a transform name, e.g. "
+                           f"{{name: webp, quality: 60}}; got {spec!r}.")
+        make(**spec)
+    for variant in c["comdefend_variants"]:
+        choose(variant, VARIANTS, "compression.comdefend_variants entry")
+    for codec in c["sweep_codecs"]:
+        choose(codec, ("webp", "jpeg", "webp+flip", "flip+webp"), "compression.sweep_codecs entry")
+    if not 0 < c["alpha"] <= c["eps"]:
+        raise AadError(f"compression.alpha must lie in (0, eps = {c['eps']}], got {c['alpha']!r}.")
 
 
 # ---------------------------------------------------------------- evaluation

@@ -42,7 +42,7 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, loss
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps: int,
         random_start: bool = True, norm: str = "linf", loss: str = "ce", *, kappa: float = 50.0,
         generator: torch.Generator | None = None, mode: str = "eval",
-        stop_when_fooled: bool = False) -> torch.Tensor:
+        stop_when_fooled: bool = False, eot_samples: int = 1) -> torch.Tensor:
     """Projected gradient descent (Madry et al. 2018, Eq. 2).
 
     L-inf: ``x_{t+1} = Proj_{B(x,eps) ∩ [0,1]}(x_t + alpha * sign(grad))``; L2: the step is the
@@ -52,11 +52,18 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: f
     or with ``stop_when_fooled`` the first misclassified point visited (module docstring). The
     model is attacked in ``mode`` ("eval" by default) and left exactly as it was; parameter
     gradients are not touched.
+
+    ``eot_samples`` > 1 is Expectation over Transformation (Athalye, Engstrom, Ilyas, Kwok, ICML
+    2018; Athalye et al. 2018, Sec. 4.3) for a model with randomness in its forward pass (a
+    randomised defense): each step ascends ``(1/k) sum_s grad_x L(model_s(x_t), y)``, the mean of
+    ``k`` gradients of independent forward passes (the draws come from the model's own random
+    source). With ``stop_when_fooled`` an image settles when the first draw of a step fools it.
     """
     eps = _check(model, x, y, eps, alpha, steps, norm)
+    samples = check_count(eot_samples, "eot_samples", 1)
     start = _start(x, eps, norm, generator) if random_start and eps > 0 else x
     return _run(model, x, y, start, eps, alpha, steps, norm, objectives.get(loss, kappa), mode, None,
-                y if stop_when_fooled else None, start is not x)
+                y if stop_when_fooled else None, start is not x, samples)
 
 
 def pgd_trajectory(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float,
@@ -107,15 +114,17 @@ def _check(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, eps: float
 
 def _run(model: nn.Module, x: torch.Tensor, target: torch.Tensor, start: torch.Tensor, eps: float,
          alpha: float, steps: int, norm: str, objective: objectives.Objective, mode: str,
-         record: Recorder | None, labels: torch.Tensor | None = None, check_clean: bool = False) -> torch.Tensor:
+         record: Recorder | None, labels: torch.Tensor | None = None, check_clean: bool = False,
+         eot_samples: int = 1) -> torch.Tensor:
     """The PGD loop every attack here shares; inputs are already validated.
 
     ``record(k, logits)`` gets the whole batch's result logits after step k. With ``labels`` an
     image settles at the first misclassified point (the clean image first if ``check_clean``).
+    ``eot_samples`` gradients are averaged per step (see :func:`pgd`).
     """
     x, target = x.detach(), target.detach()
     if labels is None and record is None:
-        return _plain(model, x, target, start, eps, alpha, steps, norm, objective, mode)
+        return _plain(model, x, target, start, eps, alpha, steps, norm, objective, mode, eot_samples)
     state = _ActiveBatch(x, target, start, labels, eps, norm)
     step = -1
     with model_mode(model, mode), torch.enable_grad():  # callers may sit inside torch.no_grad()
@@ -138,7 +147,7 @@ def _run(model: nn.Module, x: torch.Tensor, target: torch.Tensor, start: torch.T
                 record(step, state.logits)
             if state.done:
                 break
-            (grad,) = torch.autograd.grad(objective(logits, state.target), xa)
+            grad = _expected_gradient(model, xa, logits, state.target, objective, eot_samples)
             state.x_adv = xa.detach()
             grad = state.compact(grad)
             state.x_adv = _step(state.x, state.x_adv, grad, eps, alpha, norm, state.lo, state.hi)
@@ -149,16 +158,28 @@ def _run(model: nn.Module, x: torch.Tensor, target: torch.Tensor, start: torch.T
 
 
 def _plain(model: nn.Module, x: torch.Tensor, target: torch.Tensor, start: torch.Tensor, eps: float,
-           alpha: float, steps: int, norm: str, objective: objectives.Objective, mode: str) -> torch.Tensor:
+           alpha: float, steps: int, norm: str, objective: objectives.Objective, mode: str,
+           eot_samples: int = 1) -> torch.Tensor:
     """The hot loop (training attacks, plain PGD): the last iterate, no bookkeeping."""
     x_adv = start.detach().clone()
     lo, hi = _bounds(x, eps, norm)
     with model_mode(model, mode), torch.enable_grad():
         for _ in range(steps):
             x_adv.requires_grad_(True)
-            (grad,) = torch.autograd.grad(objective(model(x_adv), target), x_adv)
+            grad = _expected_gradient(model, x_adv, model(x_adv), target, objective, eot_samples)
             x_adv = _step(x, x_adv.detach(), grad, eps, alpha, norm, lo, hi)
     return x_adv.detach()
+
+
+def _expected_gradient(model: nn.Module, xa: torch.Tensor, logits: torch.Tensor, target: torch.Tensor,
+                       objective: objectives.Objective, samples: int) -> torch.Tensor:
+    """``grad_x objective`` at ``xa`` from the forward pass ``logits``; with ``samples`` > 1 the mean
+    over that pass and ``samples - 1`` further forward passes (EOT)."""
+    (grad,) = torch.autograd.grad(objective(logits, target), xa)
+    for _ in range(samples - 1):
+        (more,) = torch.autograd.grad(objective(model(xa), target), xa)
+        grad = grad + more
+    return grad / samples if samples > 1 else grad
 
 
 def _bounds(x: torch.Tensor, eps: float, norm: str) -> tuple[torch.Tensor | None, torch.Tensor | None]:

@@ -224,6 +224,12 @@ def _standard_normal(like: torch.Tensor, generator: torch.Generator | None) -> t
     return eps.to(like.device)
 
 
+def _threshold(noisy: torch.Tensor) -> torch.Tensor:
+    """Test-time bits ``1[sigmoid(noisy) > 0.5]``. Thresholding the sigmoid, not the logit, as the
+    authors do: for 0 < logit < ~1e-7 the float32 sigmoid rounds to exactly 0.5 and gives bit 0."""
+    return (torch.sigmoid(noisy) > 0.5).to(noisy.dtype)
+
+
 class ComDefend(nn.Module):
     """ComCNN -> binarisation -> RecCNN, for ``in_channels``-channel images of any H x W.
 
@@ -274,10 +280,11 @@ class ComDefend(nn.Module):
         """
         if training:
             return torch.sigmoid(code - self.sigma * _standard_normal(code, generator))
-        noisy = code - self.test_sigma * _standard_normal(code, generator) if self.test_sigma > 0 else code
-        # Thresholding the sigmoid, not the logit, as the authors do: for 0 < logit < ~1e-7 the float32
-        # sigmoid rounds to exactly 0.5 and gives bit 0.
-        return (torch.sigmoid(noisy) > 0.5).to(code.dtype)
+        return _threshold(self._test_noisy(code, generator))
+
+    def _test_noisy(self, code: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """``code - test_sigma * eps`` (no draw when ``test_sigma == 0``)."""
+        return code - self.test_sigma * _standard_normal(code, generator) if self.test_sigma > 0 else code
 
     def decode(self, b: torch.Tensor) -> torch.Tensor:
         """The reconstruction ``RecCNN(b)`` in [0, 1], shape (N, in_channels, H, W)."""
@@ -290,6 +297,22 @@ class ComDefend(nn.Module):
         """``(reconstruction, bits)``; soft noisy bits in train mode, hard bits in eval mode."""
         b = self.binarize(self.encode(x), self.training, generator)
         return self.decode(b), b
+
+    def purify_bpda(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """:meth:`purify` for adaptive attacks: the same output (the same noise draw from the same
+        generator state), with a gradient. ComCNN and RecCNN are differentiated exactly; the hard
+        threshold, whose derivative is zero almost everywhere, passes the gradient straight through
+        (BPDA with the identity, Athalye et al. 2018, Sec. 4.1: ``d b / d noisy code = 1``). The
+        noise makes it a random function: attack it with EOT (``pgd(..., eot_samples=k)``).
+        Eval mode (BatchNorm running statistics) whatever the module's mode, which is restored."""
+        was_training = self.training
+        self.eval()
+        try:
+            noisy = self._test_noisy(self.encode(x), generator)
+            hard = _threshold(noisy)
+            return self.decode(noisy + (hard - noisy).detach())  # forward: hard bits; backward: identity
+        finally:
+            self.train(was_training)
 
     def purify(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """The defended input ``RecCNN(1[sigmoid(ComCNN(x) - noise) > 0.5])`` in [0, 1], same shape as

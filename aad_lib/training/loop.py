@@ -157,7 +157,8 @@ def train(model: nn.Module, train_set: ImageTensorDataset, cfg: TrainConfig, out
         }
         row.update({f"loss_{k}": v / seen for k, v in parts_sum.items()})
         if monitor is not None:
-            row.update(_monitor(model, *monitor, cfg))
+            measure = recipes.MONITORS.get(cfg.method)
+            row.update(measure(model.eval(), *monitor, cfg.seed) if measure else _monitor(model, *monitor, cfg))
         row["seconds"] = time.perf_counter() - t0
         log.append(row)
         _save_epoch(ckpt_dir, epoch, model, optimizer, scheduler, cfg, fp, log)

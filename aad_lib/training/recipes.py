@@ -17,6 +17,9 @@ from .. import losses
 from ..attacks import iterated_step_ll, least_likely, pgd, trades_attack
 from ..attention import gradcam_and_logits, normalize_maps
 from ..contribution import guided_logits
+from ..defenses.comdefend import comdefend_loss
+from ..defenses.quality import psnr
+from ..runtime import generator
 from ..validation import choose
 
 
@@ -66,18 +69,25 @@ class Batch:
 
 
 Recipe = Callable[[Batch], StepOutput]
+# A recipe's own end-of-epoch measurement on a fixed test subset: (model, x, y, seed) -> log columns.
+Monitor = Callable[[nn.Module, torch.Tensor, torch.Tensor, int], dict[str, float]]
 RECIPES: dict[str, Recipe] = {}
 NEEDS_ATTACK: dict[str, bool] = {}
 OPTIONS: dict[str, dict[str, float]] = {}
+MONITORS: dict[str, Monitor] = {}
 
 
-def recipe(name: str, needs_attack: bool = True, options: dict[str, float] | None = None) -> Callable[[Recipe], Recipe]:
-    """Register a training method under ``name`` with its own options and their defaults."""
+def recipe(name: str, needs_attack: bool = True, options: dict[str, float] | None = None,
+           monitor: Monitor | None = None) -> Callable[[Recipe], Recipe]:
+    """Register a training method under ``name`` with its own options and their defaults;
+    ``monitor`` replaces the loop's classifier monitor (clean and PGD test accuracy)."""
 
     def register(fn: Recipe) -> Recipe:
         RECIPES[name] = fn
         NEEDS_ATTACK[name] = needs_attack
         OPTIONS[name] = dict(options or {})
+        if monitor is not None:
+            MONITORS[name] = monitor
         return fn
 
     return register
@@ -230,3 +240,21 @@ def arp(b: Batch) -> StepOutput:
 def arp_pgd(b: Batch) -> StepOutput:
     """ARP trained on the PGD examples of Madry training (``train.attack``) instead of Step-LL."""
     return _arp_family(b, [b.pgd_examples()])
+
+
+def _purifier_monitor(model: nn.Module, x: torch.Tensor, y: torch.Tensor, seed: int) -> dict[str, float]:
+    """ComDefend at test time on the monitor images: hard-bit purification (test noise drawn from a
+    generator seeded with ``seed``, the same draws every epoch), its MSE and mean PSNR."""
+    rebuilt = model.purify(x, generator(seed, x.device))
+    return {"test_mse": (rebuilt - x).pow(2).mean().item(), "test_psnr": psnr(rebuilt, x).mean().item()}
+
+
+@recipe("comdefend", needs_attack=False, options={"comdefend_lambda": 1e-4}, monitor=_purifier_monitor)
+def comdefend(b: Batch) -> StepOutput:
+    """ComDefend (Jia et al. 2019, Sec. 3.3): ``mean((RecCNN(b) - x)^2) + lambda mean(b^2)`` with the
+    noisy soft bits ``b = sigmoid(ComCNN(x) - sigma eps)`` (option ``comdefend_lambda``, 1e-4); the
+    model is a :class:`~aad_lib.defenses.ComDefend`, trained on clean images only, its noise drawn
+    from the batch's generator."""
+    rebuilt, bits = b.model(b.x, b.generator)
+    loss, parts = comdefend_loss(b.x, rebuilt, bits, float(b.options["comdefend_lambda"]))
+    return StepOutput(loss, {"mse": parts["mse"], "code": parts["code"]})
