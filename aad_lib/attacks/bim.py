@@ -35,15 +35,16 @@ def kurakin_schedule(eps: float) -> tuple[float, int]:
 
 
 def bim(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float | None = None,
-        steps: int = 10, *, loss: str = "ce", mode: str = "eval", stop_when_fooled: bool = False) -> torch.Tensor:
+        steps: int = 10, *, loss: str = "ce", mode: str = "eval", stop_when_fooled: bool = False,
+        eot_samples: int = 1) -> torch.Tensor:
     """Basic Iterative Method (Kurakin et al. 2017, Sec. 2.2): ``steps`` L-inf steps of size
     ``alpha`` (default ``eps / steps``, see the module docstring) from the clean image, each
-    projected onto the eps ball and [0, 1]. ``loss``, ``mode`` and ``stop_when_fooled`` are
-    :func:`~aad_lib.attacks.pgd.pgd`'s. When ``eps`` or ``steps`` is 0 nothing can move and the
+    projected onto the eps ball and [0, 1]. ``loss``, ``mode``, ``stop_when_fooled`` and
+    ``eot_samples`` are :func:`~aad_lib.attacks.pgd.pgd`'s. When ``eps`` or ``steps`` is 0 nothing can move and the
     default step is one intensity level."""
     eps = check_eps(eps)
     check_count(steps, "steps", 0)
     if alpha is None:
         alpha = eps / steps if eps > 0 and steps > 0 else LEVEL
     return pgd(model, x, y, eps, alpha, steps, random_start=False, norm="linf", loss=loss, mode=mode,
-               stop_when_fooled=stop_when_fooled)
+               stop_when_fooled=stop_when_fooled, eot_samples=eot_samples)

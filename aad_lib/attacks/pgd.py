@@ -32,11 +32,12 @@ MIN_ACTIVE = 16
 
 
 def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, loss: str = "ce",
-         mode: str = "eval", stop_when_fooled: bool = False) -> torch.Tensor:
+         mode: str = "eval", stop_when_fooled: bool = False, eot_samples: int = 1) -> torch.Tensor:
     """Fast gradient sign method (Goodfellow et al. 2015): ``clip_[0,1](x + eps * sign(grad_x L))``.
-    With ``stop_when_fooled`` an image the model already misclassifies is returned unchanged."""
+    With ``stop_when_fooled`` an image the model already misclassifies is returned unchanged;
+    ``eot_samples`` averages that many gradients (EOT, see :func:`pgd`)."""
     return pgd(model, x, y, eps=eps, alpha=eps, steps=1, random_start=False, loss=loss, mode=mode,
-               stop_when_fooled=stop_when_fooled)
+               stop_when_fooled=stop_when_fooled, eot_samples=eot_samples)
 
 
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps: int,

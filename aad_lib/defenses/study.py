@@ -1,0 +1,316 @@
+"""The measurements of notebook 05 as functions of a classifier, images and defenses: what each
+defense does to image quality and clean accuracy, the grey-box table the papers report, the same
+attacks made adaptive (BPDA/EOT, :mod:`aad_lib.defenses.adaptive`), the gap, and the attention of
+flipped adversarial images (the WebP + flip authors' argument).
+
+Counting. An image is *robust* to a defense under an attack when the defended classifier labels
+both the clean image and the attack's image correctly. For a random defense (ComDefend's test
+noise) that is measured ``draws`` times with fresh noise and the per-image value is the share of
+draws where it held; a table cell is the mean over images (expected accuracy), and its Wilson
+interval treats the rounded count as binomial.
+
+Grey-box images are the attack's *last iterate* on the undefended classifier (the papers run a
+fixed number of steps and hand the result to the defense). Adaptive attacks stop at the first
+point that fools the defended pipeline (the robust-accuracy convention of the evaluation stage):
+a defense is attacked on exactly what it outputs.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+
+from ..attacks import bim, deepfool, fgsm, pgd
+from ..attacks.context import model_mode
+from ..attention import gradcam
+from ..attention.metrics import deviation_iou
+from ..evaluation import wilson_interval
+from ..runtime import derive_seed, generator
+from ..validation import AadError, check_count
+from .adaptive import Defense, adaptive, deployed, eot_samples, is_random, label
+from .comdefend import ComDefend
+from .quality import psnr, ssim
+from .transforms import encoded_bytes, hflip, make
+
+
+@dataclass(frozen=True)
+class AttackSettings:
+    """The attacks of both tables (``compression`` params): L-inf FGSM, BIM, PGD and CW at ``eps``
+    and L2 DeepFool (minimal perturbation, no eps)."""
+
+    eps: float
+    alpha: float
+    steps: int
+    bim_steps: int
+    overshoot: float
+    max_iter: int
+    kappa: float = 50.0
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> AttackSettings:
+        c = params["compression"]
+        return cls(c["eps"], c["alpha"], c["steps"], c["bim_steps"], c["deepfool"]["overshoot"],
+                   c["deepfool"]["max_iter"], params["evaluate"]["kappa"])
+
+    def columns(self) -> list[str]:
+        return ["FGSM", f"BIM-{self.bim_steps}", f"PGD-{self.steps}", f"CW-{self.steps}", "DeepFool"]
+
+    def bounded(self) -> list[str]:
+        """The columns with an eps ball (all but DeepFool): the worst case of a defense is over these."""
+        return self.columns()[:4]
+
+
+def defense_suite(params: dict[str, Any], purifiers: dict[str, ComDefend]) -> dict[str, Defense]:
+    """label -> defense in table order: no defense, the ``compression.defenses`` transforms, then
+    the trained ComDefend variants (``purifiers``: variant -> model)."""
+    suite: dict[str, Defense] = {"no defense": make("none")}
+    for spec in params["compression"]["defenses"]:
+        t = make(**spec)
+        suite[t.label] = t
+    for purifier in purifiers.values():
+        suite[label(purifier)] = purifier
+    return suite
+
+
+def attack(column: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, s: AttackSettings, seed: int, *,
+           adaptive_run: bool = False, eot: int = 1) -> torch.Tensor:
+    """The images of one table column. Grey-box (``adaptive_run=False``): the last iterate on
+    ``model`` (the classifier). Adaptive: first fooling point on ``model`` (the adaptive defended
+    model), ``eot`` gradients per step (DeepFool linearises one pass and takes none)."""
+    kind = column.split("-")[0]
+    stop = adaptive_run
+    if kind == "FGSM":
+        return fgsm(model, x, y, s.eps, stop_when_fooled=stop, eot_samples=eot)
+    if kind == "BIM":
+        return bim(model, x, y, s.eps, steps=s.bim_steps, stop_when_fooled=stop, eot_samples=eot)
+    if kind in ("PGD", "CW"):
+        return pgd(model, x, y, s.eps, s.alpha, s.steps, loss=kind.lower(), kappa=s.kappa,
+                   generator=generator(derive_seed(seed, column), x.device), stop_when_fooled=stop, eot_samples=eot)
+    if kind == "DeepFool":
+        return deepfool(model, x, y, overshoot=s.overshoot, max_iter=s.max_iter)
+    raise AadError(f"unknown attack column {column!r}; valid: {s.columns()}.")
+
+
+def correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, draws: int = 1, seed: int = 0,
+            batch_size: int = 500) -> torch.Tensor:
+    """Per image, the share of ``draws`` passes of ``model`` that label it correctly (float, CPU).
+    Draw d seeds the global generator with ``derive_seed(seed, "draw", d)`` first: the noise of a
+    random defense is fresh per draw and the same on every run."""
+    check_count(draws, "draws", 1)
+    hits = torch.zeros(x.shape[0])
+    with torch.no_grad(), model_mode(model, "eval"):
+        for d in range(draws):
+            torch.manual_seed(derive_seed(seed, "draw", d))
+            for i in range(0, x.shape[0], batch_size):
+                hits[i:i + batch_size] += (model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).float().cpu()
+    return hits / draws
+
+
+def robust(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, y: torch.Tensor, draws: int = 1,
+           seed: int = 0) -> torch.Tensor:
+    """Per image, the share of draws in which ``model`` labels the clean image and ``x_adv``
+    correctly (the clean and adversarial pass of one draw use independent noise)."""
+    check_count(draws, "draws", 1)
+    total = torch.zeros(x.shape[0])
+    for d in range(draws):
+        s = derive_seed(seed, "robust", d)
+        total += correct(model, x, y, 1, s) * correct(model, x_adv, y, 1, derive_seed(s, "adv"))
+    return total / draws
+
+
+def greybox_records(model: nn.Module, x: torch.Tensor, y: torch.Tensor, defenses: dict[str, Defense],
+                    s: AttackSettings, draws: int = 1, seed: int = 0,
+                    progress: Callable[[str], None] | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, torch.Tensor]]:
+    """The papers' protocol: each attack computed once on the classifier, then every defense
+    applied. Returns (label -> per-image records with ``Clean`` and one column per attack, the
+    adversarial images per column)."""
+    adversarial = {}
+    for column in s.columns():
+        if progress:
+            progress(f"grey-box {column}")
+        adversarial[column] = attack(column, model, x, y, s, seed)
+    records = {}
+    for name, defense in defenses.items():
+        d = draws if is_random(defense) else 1
+        m = deployed(model, defense)
+        row = {"Clean": correct(m, x, y, d, seed)}
+        row.update({c: robust(m, x, a, y, d, seed) for c, a in adversarial.items()})
+        records[name] = pd.DataFrame({k: v.numpy() for k, v in row.items()})
+    return records, adversarial
+
+
+def adaptive_records(model: nn.Module, x: torch.Tensor, y: torch.Tensor, defenses: dict[str, Defense],
+                     s: AttackSettings, eot: int = 8, draws: int = 1, seed: int = 0,
+                     progress: Callable[[str], None] | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, torch.Tensor]]]:
+    """White-box attacks on each defended pipeline (BPDA where it is not differentiable, EOT with
+    ``eot`` gradients where it is random), scored on the deployed defense. Returns (label ->
+    per-image records as :func:`greybox_records`, label -> column -> adversarial images)."""
+    records, images = {}, {}
+    for name, defense in defenses.items():
+        target, d = adaptive(model, defense), draws if is_random(defense) else 1
+        k, m = eot_samples(defense, eot), deployed(model, defense)
+        row = {"Clean": correct(m, x, y, d, seed)}
+        images[name] = {}
+        for column in s.columns():
+            if progress:
+                progress(f"adaptive {column} on {name}")
+            torch.manual_seed(derive_seed(seed, "attack", name, column))  # the noise the attacker sees
+            images[name][column] = attack(column, target, x, y, s, seed, adaptive_run=True, eot=k)
+            row[column] = robust(m, x, images[name][column], y, d, seed)
+        records[name] = pd.DataFrame({k: v.numpy() for k, v in row.items()})
+    return records, images
+
+
+def accuracy_table(records: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Percent robust per defense (rows) and column."""
+    return pd.DataFrame({name: 100 * r.mean() for name, r in records.items()}).T
+
+
+def uncertainty_table(records: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Each cell as ``acc [low, high]``: the 95% Wilson interval over the n images."""
+    out = {}
+    for name, r in records.items():
+        n = len(r)
+        cells = {}
+        for column in r.columns:
+            lo, hi = wilson_interval(int(round(float(r[column].sum()))), n)
+            cells[column] = f"{100 * r[column].mean():.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+        out[name] = cells
+    return pd.DataFrame(out).T
+
+
+def worst_case(records: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """Per image, robust to every one of ``columns`` (the minimum over them)."""
+    return records[columns].min(axis=1)
+
+
+def side_by_side(grey: dict[str, pd.DataFrame], adapt: dict[str, pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    """Per defense: grey-box and adaptive accuracy per column, their gap (grey-box minus adaptive,
+    points) and the worst case over ``columns`` under each protocol."""
+    rows = {}
+    for name in grey:
+        g, a = grey[name], adapt[name]
+        row = {"Clean": 100 * g["Clean"].mean()}
+        for c in columns:
+            row[f"{c} grey-box"] = 100 * g[c].mean()
+            row[f"{c} adaptive"] = 100 * a[c].mean()
+            row[f"{c} gap"] = row[f"{c} grey-box"] - row[f"{c} adaptive"]
+        row["worst grey-box"] = 100 * worst_case(g, columns).mean()
+        row["worst adaptive"] = 100 * worst_case(a, columns).mean()
+        row["worst gap"] = row["worst grey-box"] - row["worst adaptive"]
+        rows[name] = row
+    return pd.DataFrame(rows).T
+
+
+def verdicts(grey: dict[str, pd.DataFrame], adapt: dict[str, pd.DataFrame], columns: list[str],
+             baseline: str = "no defense") -> pd.DataFrame:
+    """Which defenses add robustness under which protocol. A defense *helps* under a protocol
+    when its worst-case accuracy over ``columns`` has a 95% Wilson interval entirely above the
+    undefended classifier's under the same protocol. Verdict: ``survives adaptive attacks``
+    (helps under both), ``holds only against the grey-box protocol`` (helps grey-box, not
+    adaptive), ``does not help`` (neither)."""
+    def interval(r: pd.DataFrame) -> tuple[float, float, float]:
+        w = worst_case(r, columns)
+        lo, hi = wilson_interval(int(round(float(w.sum()))), len(w))
+        return 100 * w.mean(), 100 * lo, 100 * hi
+
+    if baseline not in grey:
+        raise AadError(f"the baseline {baseline!r} is not among the defenses {list(grey)}.")
+    base = {"grey-box": interval(grey[baseline]), "adaptive": interval(adapt[baseline])}
+    rows = {}
+    for name in grey:
+        if name == baseline:
+            continue
+        row: dict[str, Any] = {}
+        helps = {}
+        for protocol, r in (("grey-box", grey[name]), ("adaptive", adapt[name])):
+            acc, lo, hi = interval(r)
+            row[f"worst {protocol}"] = f"{acc:.1f} [{lo:.1f}, {hi:.1f}]"
+            helps[protocol] = lo > base[protocol][2]
+        row["verdict"] = ("survives adaptive attacks" if helps["adaptive"] else
+                          "holds only against the grey-box protocol" if helps["grey-box"] else "does not help")
+        rows[name] = row
+    return pd.DataFrame(rows).T
+
+
+def deepfool_norms(x: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
+    """Per image, the L2 size of the DeepFool perturbation (pixels in [0, 1])."""
+    return (x_adv - x).flatten(1).norm(dim=1).cpu()
+
+
+# ---------------------------------------------------------------- part 1: quality
+
+def quality_row(model: nn.Module, x: torch.Tensor, y: torch.Tensor, defense: Defense,
+                x_adv: torch.Tensor | None = None, draws: int = 1, seed: int = 0) -> dict[str, float]:
+    """What one defense does to the clean images: mean PSNR and SSIM of ``defense(x)`` against
+    ``x``, clean accuracy of the defended classifier and, with ``x_adv``, its grey-box accuracy
+    there (percent)."""
+    m = deployed(model, defense)
+    d = draws if is_random(defense) else 1
+    torch.manual_seed(derive_seed(seed, "quality"))
+    with torch.no_grad():
+        out = m.transform(x)
+    row = {"PSNR (dB)": psnr(out, x).mean().item(), "SSIM": ssim(out, x).mean().item(),
+           "clean accuracy": 100 * correct(m, x, y, d, seed).mean().item()}
+    if x_adv is not None:
+        row["grey-box accuracy"] = 100 * robust(m, x, x_adv, y, d, seed).mean().item()
+    return row
+
+
+def quality_sweep(model: nn.Module, x: torch.Tensor, y: torch.Tensor, codecs: list[str], qualities: list[int],
+                  x_adv: torch.Tensor | None = None) -> pd.DataFrame:
+    """Part 1: per codec pipeline (``webp``, ``jpeg``, ``flip+webp``, ``webp+flip``) and quality,
+    :func:`quality_row` plus the mean encoded size in bytes (of the image the codec sees)."""
+    rows = []
+    for codec in codecs:
+        for q in qualities:
+            t = make(codec, quality=q)
+            row = {"codec": codec, "quality": q, **quality_row(model, x, y, t, x_adv)}
+            seen = hflip(x) if codec == "flip+webp" else x
+            row["bytes"] = encoded_bytes(seen, "jpeg" if codec == "jpeg" else "webp", q).float().mean().item()
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- part 4: attention and the flip
+
+def flip_attention(model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torch.Tensor,
+                   fraction: float = 0.125) -> pd.DataFrame:
+    """The WebP + flip authors' argument, measured: per image, the true-class Grad-CAM IoU (top
+    ``fraction`` of cells, as ARP's deviation) between the clean image and (a) the adversarial
+    image, (b) the flipped adversarial image, its map flipped back so the cells align; and whether
+    the classifier labels (a) and (b) correctly. If the flip restored attention, (b) would be
+    closer to the clean map than (a)."""
+    clean = gradcam(model, x, y)
+    adv = gradcam(model, x_adv, y)
+    flipped = gradcam(model, hflip(x_adv), y).flip(-1)
+    flipped_clean = gradcam(model, hflip(x), y).flip(-1)
+    with torch.no_grad(), model_mode(model, "eval"):
+        ok_adv = model(x_adv).argmax(1) == y
+        ok_flip = model(hflip(x_adv)).argmax(1) == y
+    return pd.DataFrame({
+        "IoU clean vs adversarial": deviation_iou(clean, adv, fraction).cpu().numpy(),
+        "IoU clean vs flipped adversarial": deviation_iou(clean, flipped, fraction).cpu().numpy(),
+        "IoU clean vs flipped clean": deviation_iou(clean, flipped_clean, fraction).cpu().numpy(),
+        "correct on adversarial": ok_adv.cpu().numpy(),
+        "correct on flipped adversarial": ok_flip.cpu().numpy(),
+    })
+
+
+def code_stability(purifier: ComDefend, x: torch.Tensor, draws: int = 8, seed: int = 0) -> float:
+    """How random ComDefend's test-time purification is: the mean share of code bits that differ
+    from the first draw, over ``draws - 1`` more draws of the test noise."""
+    check_count(draws, "draws", 2)
+    with torch.no_grad():
+        code = purifier.encode(x)
+        bits = [purifier.binarize(code, False, generator(derive_seed(seed, "bits", d), x.device)) for d in range(draws)]
+    return float(torch.stack([(b != bits[0]).float().mean() for b in bits[1:]]).mean())
+
+
+__all__ = ["AttackSettings", "defense_suite", "attack", "correct", "robust", "greybox_records",
+           "adaptive_records", "accuracy_table", "uncertainty_table", "worst_case", "side_by_side", "verdicts",
+           "deepfool_norms", "quality_row", "quality_sweep", "flip_attention", "code_stability"]
