@@ -88,7 +88,7 @@ def attack(column: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, s: A
     if kind == "BIM":
         return bim(model, x, y, s.eps, steps=s.bim_steps, stop_when_fooled=stop, eot_samples=eot)
     if kind in ("PGD", "CW"):
-        return pgd(model, x, y, s.eps, s.alpha, s.steps, loss=kind.lower(), kappa=s.kappa,
+        return pgd(model, x, y, s.eps, s.alpha, s.steps, loss="ce" if kind == "PGD" else "cw", kappa=s.kappa,
                    generator=generator(derive_seed(seed, column), x.device), stop_when_fooled=stop, eot_samples=eot)
     if kind == "DeepFool":
         return deepfool(model, x, y, overshoot=s.overshoot, max_iter=s.max_iter)
@@ -97,29 +97,32 @@ def attack(column: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, s: A
 
 def correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, draws: int = 1, seed: int = 0,
             batch_size: int = 500) -> torch.Tensor:
-    """Per image, the share of ``draws`` passes of ``model`` that label it correctly (float, CPU).
-    Draw d seeds the global generator with ``derive_seed(seed, "draw", d)`` first: the noise of a
-    random defense is fresh per draw and the same on every run."""
+    """Per draw and image, whether ``model`` labels the image correctly: a (draws, N) float CPU
+    tensor of 0/1. Draw d seeds the global generator with ``derive_seed(seed, "draw", d)`` first,
+    so the noise of a random defense is fresh per draw and the same on every run (a deterministic
+    model gives identical rows)."""
     check_count(draws, "draws", 1)
-    hits = torch.zeros(x.shape[0])
+    hits = torch.zeros(draws, x.shape[0])
     with torch.no_grad(), model_mode(model, "eval"):
         for d in range(draws):
             torch.manual_seed(derive_seed(seed, "draw", d))
             for i in range(0, x.shape[0], batch_size):
-                hits[i:i + batch_size] += (model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).float().cpu()
-    return hits / draws
+                hits[d, i:i + batch_size] = (model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).float().cpu()
+    return hits
 
 
-def robust(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, y: torch.Tensor, draws: int = 1,
-           seed: int = 0) -> torch.Tensor:
-    """Per image, the share of draws in which ``model`` labels the clean image and ``x_adv``
-    correctly (the clean and adversarial pass of one draw use independent noise)."""
-    check_count(draws, "draws", 1)
-    total = torch.zeros(x.shape[0])
-    for d in range(draws):
-        s = derive_seed(seed, "robust", d)
-        total += correct(model, x, y, 1, s) * correct(model, x_adv, y, 1, derive_seed(s, "adv"))
-    return total / draws
+def robust(clean: torch.Tensor, adversarial: torch.Tensor) -> torch.Tensor:
+    """Per image, the share of draws in which both the clean and the adversarial image were labelled
+    correctly (:func:`correct` results; the two passes of a draw use independent noise)."""
+    return (clean * adversarial).mean(dim=0)
+
+
+def _records(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adversarial: dict[str, torch.Tensor],
+             draws: int, seed: int) -> pd.DataFrame:
+    clean = correct(model, x, y, draws, seed)
+    row = {"Clean": clean.mean(dim=0)}
+    row.update({c: robust(clean, correct(model, a, y, draws, derive_seed(seed, c))) for c, a in adversarial.items()})
+    return pd.DataFrame({k: v.numpy() for k, v in row.items()})
 
 
 def greybox_records(model: nn.Module, x: torch.Tensor, y: torch.Tensor, defenses: dict[str, Defense],
@@ -133,13 +136,8 @@ def greybox_records(model: nn.Module, x: torch.Tensor, y: torch.Tensor, defenses
         if progress:
             progress(f"grey-box {column}")
         adversarial[column] = attack(column, model, x, y, s, seed)
-    records = {}
-    for name, defense in defenses.items():
-        d = draws if is_random(defense) else 1
-        m = deployed(model, defense)
-        row = {"Clean": correct(m, x, y, d, seed)}
-        row.update({c: robust(m, x, a, y, d, seed) for c, a in adversarial.items()})
-        records[name] = pd.DataFrame({k: v.numpy() for k, v in row.items()})
+    records = {name: _records(deployed(model, d), x, y, adversarial, draws if is_random(d) else 1, seed)
+               for name, d in defenses.items()}
     return records, adversarial
 
 
@@ -151,17 +149,14 @@ def adaptive_records(model: nn.Module, x: torch.Tensor, y: torch.Tensor, defense
     per-image records as :func:`greybox_records`, label -> column -> adversarial images)."""
     records, images = {}, {}
     for name, defense in defenses.items():
-        target, d = adaptive(model, defense), draws if is_random(defense) else 1
-        k, m = eot_samples(defense, eot), deployed(model, defense)
-        row = {"Clean": correct(m, x, y, d, seed)}
+        target, k = adaptive(model, defense), eot_samples(defense, eot)
         images[name] = {}
         for column in s.columns():
             if progress:
                 progress(f"adaptive {column} on {name}")
             torch.manual_seed(derive_seed(seed, "attack", name, column))  # the noise the attacker sees
             images[name][column] = attack(column, target, x, y, s, seed, adaptive_run=True, eot=k)
-            row[column] = robust(m, x, images[name][column], y, d, seed)
-        records[name] = pd.DataFrame({k: v.numpy() for k, v in row.items()})
+        records[name] = _records(deployed(model, defense), x, y, images[name], draws if is_random(defense) else 1, seed)
     return records, images
 
 
@@ -250,14 +245,14 @@ def quality_row(model: nn.Module, x: torch.Tensor, y: torch.Tensor, defense: Def
     ``x``, clean accuracy of the defended classifier and, with ``x_adv``, its grey-box accuracy
     there (percent)."""
     m = deployed(model, defense)
-    d = draws if is_random(defense) else 1
     torch.manual_seed(derive_seed(seed, "quality"))
     with torch.no_grad():
         out = m.transform(x)
-    row = {"PSNR (dB)": psnr(out, x).mean().item(), "SSIM": ssim(out, x).mean().item(),
-           "clean accuracy": 100 * correct(m, x, y, d, seed).mean().item()}
+    row = {"PSNR (dB)": psnr(out, x).mean().item(), "SSIM": ssim(out, x).mean().item()}
+    r = _records(m, x, y, {} if x_adv is None else {"grey-box accuracy": x_adv}, draws if is_random(defense) else 1, seed)
+    row["clean accuracy"] = 100 * r["Clean"].mean()
     if x_adv is not None:
-        row["grey-box accuracy"] = 100 * robust(m, x, x_adv, y, d, seed).mean().item()
+        row["grey-box accuracy"] = 100 * r["grey-box accuracy"].mean()
     return row
 
 
