@@ -111,3 +111,32 @@ def test_arp_models_form_their_own_run_group():
     assert pipeline.run_pairs(params, "attention") == [("arp", 0), ("arp-pgd", 0)]
     assert ("arp", 0) in pipeline.run_pairs(params, None) and ("arp", 0) not in pipeline.run_pairs(params, "extra")
     assert pipeline.train_config(params, "arp-pgd", 0).options == {"arp_alpha": 8.0, "arp_beta": 4.0, "arp_gamma": 1.0}
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("classifier", "standart", r"compression.classifier \(a trained method\) 'standart'. Did you mean 'standard'"),
+    ("defenses", [{"name": "webpp", "quality": 60}], "unknown transform 'webpp'. Did you mean 'webp'"),
+    ("defenses", [{"name": "jpeg"}], "needs quality"),
+    ("defenses", [{"name": "jpeg", "quality": 101}], "quality"),
+    ("defenses", ["webp"], "must be a mapping with a transform name"),
+    ("comdefend_variants", ["res_decodr"], "comdefend_variants entry 'res_decodr'. Did you mean 'res_decoder'"),
+    ("sweep_codecs", ["png"], "sweep_codecs entry"),
+    ("alpha", 0.5, "compression.alpha"),
+])
+def test_compression_settings_are_checked(key, value, message):
+    params = config.resolve_profile("default", ROOT)
+    pipeline.check_params(params)
+    params["compression"][key] = value
+    with pytest.raises(AadError, match=message):
+        pipeline.check_params(params)
+
+
+def test_comdefend_is_trained_by_the_shared_loop_with_its_own_settings():
+    params = config.resolve_profile("default", ROOT)
+    cfg = pipeline.purifier_config(params)
+    assert (cfg.method, cfg.batch_size, cfg.lr, cfg.options) == ("comdefend", 20, 1e-3, {"comdefend_lambda": 1e-4})
+    spec = pipeline.purifier_spec(params, "res_encoder")
+    assert spec["in_channels"] == 1 and spec["sigma"] == 20.0 and spec["test_sigma"] == 1.0
+    assert str(pipeline.purifier_dir(params, "plain")) == "models/comdefend-plain/seed0"
+    with pytest.raises(AadError, match="ComDefend variant"):
+        pipeline.purifier_spec(params, "fancy")

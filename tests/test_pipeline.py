@@ -76,6 +76,13 @@ def test_smoke_pipeline_builds_every_report(smoke_project):
         answers = [o for c in executed.cells for o in c.get("outputs", [])
                    if "Answer" in str(o.get("data", {}).get("text/markdown", ""))]
         assert answers, f"{name} states no answer"
+    for name in ("04_attention_rectification", "05_compression_defenses"):
+        executed = nbformat.read(root / "reports" / "notebooks" / f"{name}.ipynb", as_version=4)
+        assert not [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "error"], name
+    verdicts = pd.read_csv(root / "reports" / "tables" / "05_verdicts.csv", index_col=0)
+    assert set(verdicts["verdict"]) <= {"survives adaptive attacks", "holds only against the grey-box protocol", "does not help"}
+    gap = pd.read_csv(root / "reports" / "tables" / "05_gap.csv", index_col=0)
+    assert {"no defense", "flip + WebP q60", "ComDefend", "ComDefend (res_encoder)"} <= set(gap.index)
     assert _run(["dvc", "metrics", "show"], root).returncode == 0
 
 
