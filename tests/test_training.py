@@ -21,7 +21,8 @@ def _model():
     return models.create("lenet_small", size=12)
 
 
-@pytest.mark.parametrize("method", sorted(recipes.RECIPES))
+# every classifier recipe; the purifier recipe (comdefend) trains a ComDefend: tests/test_compression.py
+@pytest.mark.parametrize("method", sorted(set(recipes.RECIPES) - {"comdefend"}))
 def test_every_recipe_trains_and_logs(tmp_path, small_set, method):
     log = train(_model(), small_set, _cfg(method, epochs=1), tmp_path, progress=False,
                 model_spec={"name": "lenet_small", "size": 12})
