@@ -99,9 +99,14 @@ def test_method_names_with_dots_are_refused_before_dvc_sees_them():
     ("iter_alpha", 0.9, "iter_alpha"),
 ])
 def test_attention_settings_are_checked(key, value, message):
+    _assert_refused("attention", key, value, message)
+
+
+def _assert_refused(section, key, value, message):
+    """The default profile passes; with ``section.key = value`` check_params refuses it with ``message``."""
     params = config.resolve_profile("default", ROOT)
     pipeline.check_params(params)
-    params["attention"][key] = value
+    params[section][key] = value
     with pytest.raises(AadError, match=message):
         pipeline.check_params(params)
 
@@ -124,11 +129,7 @@ def test_arp_models_form_their_own_run_group():
     ("alpha", 0.5, "compression.alpha"),
 ])
 def test_compression_settings_are_checked(key, value, message):
-    params = config.resolve_profile("default", ROOT)
-    pipeline.check_params(params)
-    params["compression"][key] = value
-    with pytest.raises(AadError, match=message):
-        pipeline.check_params(params)
+    _assert_refused("compression", key, value, message)
 
 
 def test_comdefend_is_trained_by_the_shared_loop_with_its_own_settings():

@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..attacks.context import model_mode
 from ..validation import AadError, check_count, check_eps, check_images, check_positive, choose
 
 VARIANTS = ("plain", "res_encoder", "res_decoder", "res_both")
@@ -305,26 +306,17 @@ class ComDefend(nn.Module):
         (BPDA with the identity, Athalye et al. 2018, Sec. 4.1: ``d b / d noisy code = 1``). The
         noise makes it a random function: attack it with EOT (``pgd(..., eot_samples=k)``).
         Eval mode (BatchNorm running statistics) whatever the module's mode, which is restored."""
-        was_training = self.training
-        self.eval()
-        try:
+        with model_mode(self, "eval"):
             noisy = self._test_noisy(self.encode(x), generator)
             hard = _threshold(noisy)
             return self.decode(noisy + (hard - noisy).detach())  # forward: hard bits; backward: identity
-        finally:
-            self.train(was_training)
 
     def purify(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """The defended input ``RecCNN(1[sigmoid(ComCNN(x) - noise) > 0.5])`` in [0, 1], same shape as
         ``x``: eval mode (BatchNorm running statistics, hard bits), no autograd graph, the module's
         train/eval mode restored afterwards."""
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                y, _ = self(x, generator)
-        finally:
-            self.train(was_training)
+        with model_mode(self, "eval"), torch.no_grad():
+            y, _ = self(x, generator)
         return y
 
 
