@@ -15,7 +15,7 @@ from .evaluation import EvalConfig, evaluate, summarize
 from .files import atomic_write_json, atomic_write_text
 from .runtime import pick_device, seed_everything
 from .training import TrainConfig, checkpoint, load_model, recipes, train
-from .validation import AadError, choose
+from .validation import AadError, check_count, choose
 
 TRAIN_KEYS = set(TrainConfig.__dataclass_fields__) - {"method", "options", "seed"}
 
@@ -247,6 +247,7 @@ def check_compression_params(params: dict[str, Any]) -> None:
         choose(codec, ("webp", "jpeg", "webp+flip", "flip+webp"), "compression.sweep_codecs entry")
     if not 0 < c["alpha"] <= c["eps"]:
         raise AadError(f"compression.alpha must lie in (0, eps = {c['eps']}], got {c['alpha']!r}.")
+    check_count(c["audit"]["samples"], "compression.audit.samples", 1)
 
 
 # ---------------------------------------------------------------- evaluation

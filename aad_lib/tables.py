@@ -6,8 +6,10 @@ from typing import Any
 import pandas as pd
 
 from . import references
+from .evaluation import wilson_interval
 from .pipeline import run_pairs
 from .results import read_eval_seconds, read_summaries
+from .validation import AadError
 
 
 def accuracy_table(params: dict[str, Any], methods: list[str] | None = None, columns: list[str] | None = None,
@@ -38,12 +40,30 @@ def table_from_summaries(runs: dict[str, list[dict[str, dict[str, float]]]], col
         for col in columns:
             accs = [100 * r[col]["accuracy"] for r in summaries]
             means[method][col] = sum(accs) / len(accs)
-            if len(summaries) == 1:
-                cell = summaries[0][col]
-                spreads[method][col] = f"[{100 * cell['ci_low']:.1f}, {100 * cell['ci_high']:.1f}]"
-            else:
-                spreads[method][col] = f"{min(accs):.1f}-{max(accs):.1f} ({len(summaries)} seeds)"
+            spreads[method][col] = seeds_uncertainty(accs, summaries[0][col]["n"])
     return pd.DataFrame(means, index=columns).T, pd.DataFrame(spreads, index=columns).T
+
+
+def seeds_uncertainty(accuracies: list[float], n: int) -> str:
+    """The uncertainty text of one table cell, from its seeds' accuracies (percent, each on the
+    same ``n`` test samples): with one seed the 95% Wilson interval over test samples
+    (``[low, high]``), with several the seeds' range (``low-high (k seeds)``), the larger of the
+    two noises in our runs."""
+    if not accuracies:
+        raise AadError("seeds_uncertainty needs at least one accuracy.")
+    if len(accuracies) > 1:
+        return f"{min(accuracies):.1f}-{max(accuracies):.1f} ({len(accuracies)} seeds)"
+    lo, hi = wilson_interval(round(accuracies[0] * n / 100), n)
+    return f"[{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def seed_rows_uncertainty(per_seed: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The uncertainty text beside a table whose rows are seeds and whose cells are percentages of
+    the same ``n`` test samples: each cell's 95% Wilson interval, and a ``mean`` row with each
+    column's :func:`seeds_uncertainty` over the seeds."""
+    table = per_seed.apply(lambda col: col.map(lambda v: seeds_uncertainty([v], n))).astype(object)
+    table.loc["mean"] = [seeds_uncertainty(list(per_seed[c]), n) for c in per_seed.columns]
+    return table
 
 
 def with_paper(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
@@ -67,16 +87,25 @@ def run_facts(params: dict[str, Any], group: str = "main") -> pd.DataFrame:
 
 def seed_accuracies(params: dict[str, Any], method: str, column: str, group: str | None = None) -> list[float]:
     """``column`` accuracy in percent of each evaluated seed of ``method``."""
-    return [100 * v["accuracy"][column]["accuracy"] for (m, _), v in read_summaries(params, group).items() if m == method]
+    return [100 * c["accuracy"] for c in _seed_cells(params, method, column, group)]
 
 
 def contribution_by_method(params: dict[str, Any], summary: pd.DataFrame, column: str) -> pd.DataFrame:
     """Per method, the mean/min/max over seeds of :func:`aad_lib.contribution.summary_table`'s
-    numbers, beside the method's mean ``column`` accuracy (percent) over its seeds."""
+    numbers, beside the method's mean ``column`` accuracy (percent) over its seeds and that
+    accuracy's uncertainty (:func:`seeds_uncertainty`)."""
     per_method = flatten_columns(summary.drop(columns="seed").groupby("method", sort=False).agg(["mean", "min", "max"]))
-    accuracy = {m: sum(a) / len(a) for m in per_method.index if (a := seed_accuracies(params, m, column))}
+    runs = {m: s for m in per_method.index if (s := _seed_cells(params, m, column))}
+    accuracy = {m: sum(100 * c["accuracy"] for c in s) / len(s) for m, s in runs.items()}
+    spread = {m: seeds_uncertainty([100 * c["accuracy"] for c in s], s[0]["n"]) for m, s in runs.items()}
     per_method.insert(0, f"{column} accuracy (%), mean", pd.Series(accuracy))
+    per_method.insert(1, f"{column} accuracy (%), uncertainty", pd.Series(spread))
     return per_method
+
+
+def _seed_cells(params: dict[str, Any], method: str, column: str, group: str | None = None) -> list[dict[str, float]]:
+    """The ``column`` accuracy summary (:func:`aad_lib.evaluation.summarize`) of each evaluated seed."""
+    return [v["accuracy"][column] for (m, _), v in read_summaries(params, group).items() if m == method]
 
 
 def lambda_sweep(params: dict[str, Any], base: str = "aalp") -> pd.DataFrame:
@@ -89,9 +118,20 @@ def lambda_sweep(params: dict[str, Any], base: str = "aalp") -> pd.DataFrame:
         if method != base and method_recipe(params, method) != method_recipe(params, base):
             continue
         lam = train_config(params, method, seed).options["alp_weight"]
-        rows.append({"method": method, "lambda": lam, "seed": seed,
+        rows.append({"method": method, "lambda": lam, "seed": seed, "n": summary["n"],
                      **{c: 100 * summary["accuracy"][c]["accuracy"] for c in summary["columns"]}})
     return pd.DataFrame(rows).sort_values(["lambda", "seed"]).reset_index(drop=True) if rows else pd.DataFrame()
+
+
+def lambda_sweep_table(sweep: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Fig. 6 as a table: per lambda of :func:`lambda_sweep`, the mean, min, max and seed count of
+    each of ``columns`` and its uncertainty (:func:`seeds_uncertainty`)."""
+    grouped = sweep.groupby("lambda")
+    table = flatten_columns(grouped[columns].agg(["mean", "min", "max", "count"]))
+    for c in columns:
+        table[f"{c}: uncertainty"] = grouped.apply(lambda g, c=c: seeds_uncertainty(list(g[c]), int(g["n"].iloc[0])),
+                                                   include_groups=False)
+    return table
 
 
 def training_budget(params: dict[str, Any]) -> pd.DataFrame:

@@ -127,6 +127,7 @@ def test_arp_models_form_their_own_run_group():
     ("comdefend_variants", ["res_decodr"], "comdefend_variants entry 'res_decodr'. Did you mean 'res_decoder'"),
     ("sweep_codecs", ["png"], "sweep_codecs entry"),
     ("alpha", 0.5, "compression.alpha"),
+    ("audit", {"samples": 0, "targeted": False}, r"compression.audit.samples must be an integer >= 1, got 0"),
 ])
 def test_compression_settings_are_checked(key, value, message):
     _assert_refused("compression", key, value, message)

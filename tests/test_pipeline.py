@@ -65,6 +65,9 @@ def test_smoke_pipeline_builds_every_report(smoke_project):
     assert "Madry + Guided Dropout (ours, MNIST-5k)" in ablation.index and "ALP + Guided Dropout (paper, SVHN)" in ablation.index
     sweep = pd.read_csv(root / "reports" / "tables" / "03_lambda_sweep.csv", index_col=0)
     assert sorted(sweep.index) == [0.5, 2.0]
+    assert sweep.filter(like=": uncertainty").notna().all().all() and len(sweep.filter(like=": uncertainty").columns) >= 2
+    consistent = pd.read_csv(root / "reports" / "tables" / "03_table4_consistent_uncertainty.csv", index_col=0)
+    assert consistent.loc["mean"].str.contains("seeds|\\[").all()
     for stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].values():
         for entry in stage.get("plots", []):
             path = next(iter(entry)) if isinstance(entry, dict) else entry

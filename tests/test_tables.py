@@ -37,7 +37,7 @@ def test_accuracy_table_means_and_seed_range(params):
     only, _ = tables.accuracy_table(params, methods=["aalp"], columns=["PGD-40"])
     assert list(only.index) == ["aalp"] and list(only.columns) == ["PGD-40"]
     sweep, sweep_spread = tables.accuracy_table(params, group="extra")
-    assert list(sweep.index) == ["aalp-lambda2"] and sweep_spread.loc["aalp-lambda2", "PGD-40"] == "[77.0, 87.0]"
+    assert list(sweep.index) == ["aalp-lambda2"] and sweep_spread.loc["aalp-lambda2", "PGD-40"] == "[73.3, 88.3]"
 
 
 def test_seed_accuracies_and_lambda_sweep(params):
@@ -45,6 +45,29 @@ def test_seed_accuracies_and_lambda_sweep(params):
     sweep = tables.lambda_sweep(params, "aalp")
     assert sweep["lambda"].tolist() == [0.5, 0.5, 2.0] and sweep["PGD-40"].tolist() == pytest.approx([80.0, 76.0, 82.0])
     assert sweep["method"].tolist() == ["aalp", "aalp", "aalp-lambda2"]
+    table = tables.lambda_sweep_table(sweep, ["PGD-40"])
+    assert table.loc[0.5, "PGD-40: mean"] == pytest.approx(78.0) and table.loc[0.5, "PGD-40: count"] == 2
+    assert table.loc[0.5, "PGD-40: uncertainty"] == "76.0-80.0 (2 seeds)"
+    assert table.loc[2.0, "PGD-40: uncertainty"] == "[73.3, 88.3]"
+
+
+def test_seeds_uncertainty_is_wilson_for_one_seed_and_the_range_for_several():
+    # hand case: 82 of 100, z = 1.96: centre (0.82 + 1.96^2/200) / (1 + 1.96^2/100) = 0.8082,
+    # half 1.96 sqrt(0.82 * 0.18 / 100 + 1.96^2 / 40000) / 1.0384 = 0.0748
+    assert tables.seeds_uncertainty([82.0], 100) == "[73.3, 88.3]"
+    assert tables.seeds_uncertainty([100.0], 50) == "[92.9, 100.0]"
+    assert tables.seeds_uncertainty([70.0, 74.0, 71.5], 100) == "70.0-74.0 (3 seeds)"
+    with pytest.raises(pipeline.AadError, match="at least one accuracy"):
+        tables.seeds_uncertainty([], 100)
+
+
+def test_seed_rows_uncertainty_gives_every_cell_an_interval():
+    import pandas as pd
+
+    share = pd.DataFrame({"ALP": [82.0, 80.0], "AALP": [90.0, 91.0]}, index=["seed 0", "seed 1"])
+    table = tables.seed_rows_uncertainty(share, 100)
+    assert table.loc["seed 0", "ALP"] == "[73.3, 88.3]"
+    assert table.loc["mean", "ALP"] == "80.0-82.0 (2 seeds)" and table.loc["mean", "AALP"] == "90.0-91.0 (2 seeds)"
 
 
 def test_flatten_columns_joins_levels():
@@ -64,3 +87,4 @@ def test_contribution_by_method_aggregates_seeds_beside_accuracy(params):
     assert table.loc["alp", "median: mean"] == 2.0 and table.loc["alp", "median: max"] == 3.0
     assert table.loc["alp", "PGD-40 accuracy (%), mean"] == pytest.approx(72.0)
     assert table.loc["aalp", "PGD-40 accuracy (%), mean"] == pytest.approx(78.0)
+    assert table.loc["alp", "PGD-40 accuracy (%), uncertainty"] == "70.0-74.0 (2 seeds)"

@@ -238,14 +238,15 @@ def verdicts(grey: dict[str, pd.DataFrame], adapt: dict[str, pd.DataFrame], colu
 
 def audit_defenses(model: nn.Module, x: torch.Tensor, y: torch.Tensor, defenses: dict[str, Defense],
                    adapt: dict[str, pd.DataFrame], grey: dict[str, pd.DataFrame], s: AttackSettings,
-                   checks_steps: int = 10, autoattack_steps: int = 100, seed: int = 0
+                   checks_steps: int = 10, autoattack_steps: int = 100, seed: int = 0, targeted: bool = False
                    ) -> tuple[dict[str, list[Flag]], pd.DataFrame, pd.DataFrame]:
     """The integrity audit of every row of the adaptive table, on the first ``len(y)`` images: on
     the *adaptive* model, the four gradient-masking checks and the AutoAttack cross-check against
-    our adaptive PGD & CW (:func:`aad_lib.integrity.audit`; APGD-CE alone through ComDefend, whose
-    nine targeted runs per survivor cost too much on a CPU); whether the grey-box images (a
-    transfer attack) beat the adaptive attack; and, on the *deployed* model, the share of images
-    with no input gradient at all (what a naive white-box attack meets: gradient masking).
+    our adaptive PGD & CW (:func:`aad_lib.integrity.audit`: APGD-CE, then with ``targeted``
+    APGD-T, whose nine targeted runs per survivor through a codec or ComDefend cost about ten
+    times APGD-CE on a CPU); whether the grey-box images (a transfer attack) beat the adaptive
+    attack; and, on the *deployed* model, the share of images with no input gradient at all (what
+    a naive white-box attack meets: gradient masking).
     A random defense's image counts as robust when it held in at least half the draws.
     Returns (label -> flags, the cross-check table, the checks table)."""
     n = len(y)
@@ -254,7 +255,7 @@ def audit_defenses(model: nn.Module, x: torch.Tensor, y: torch.Tensor, defenses:
     for name, defense in defenses.items():
         evaluated = (adapt[name] >= 0.5).iloc[:n]
         f, rows[name] = audit(adaptive(model, defense), x, y, evaluated, ours, s.eps, s.alpha, checks_steps,
-                              autoattack_steps, seed, targeted=not isinstance(defense, ComDefend))
+                              autoattack_steps, seed, targeted)
         whitebox = torch.tensor(robust_under_all(evaluated, ours, n))
         transfer = torch.tensor((grey[name][ours] >= 0.5).iloc[:n].all(axis=1).to_numpy())
         f.append(transfer_beats_whitebox(whitebox, transfer))
