@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 
 import numpy as np
 import torch
@@ -31,8 +32,21 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    request_deterministic_algorithms()
     return generator(seed)
+
+
+def request_deterministic_algorithms() -> None:
+    """``torch.use_deterministic_algorithms(True, warn_only=True)`` without its import of the
+    compiler stack. The public call also sets ``torch._inductor.config.deterministic``, and
+    importing that module pulls in torch._dynamo: 3.4 s per process on the 2-core CPU, about 3.5
+    minutes over the 60-odd processes of a ``dvc repro``, for a compiler the pipeline never uses.
+    The ATen flag (what eager kernels read) is set the same way; inductor's flag too if inductor
+    is already loaded (``aad bench`` compiles only on CUDA and asks for no determinism there)."""
+    torch._C._set_deterministic_algorithms(True, warn_only=True)
+    inductor = sys.modules.get("torch._inductor.config")
+    if inductor is not None:
+        inductor.deterministic = True
 
 
 def generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:

@@ -1,6 +1,7 @@
 """The same seed and profile give the same bits on CPU: two runs of prepare -> train -> evaluate,
 each command a fresh process, write identical metrics, records and model weights."""
 import shutil
+import sys
 import subprocess
 from pathlib import Path
 
@@ -33,3 +34,15 @@ def test_same_seed_same_profile_same_bits(tmp_path):
     second = _pipeline(tmp_path / "b")
     for name in OUTPUTS:
         assert first[name] == second[name], f"{name} differs between two runs with the same seed"
+
+
+def test_seeding_requests_deterministic_kernels_without_loading_the_compiler():
+    """seed_everything sets torch's deterministic-algorithms flag (warn only) as
+    torch.use_deterministic_algorithms does, in a fresh process, without importing torch._dynamo
+    (3.4 s per process here)."""
+    code = ("import sys, torch\nfrom aad_lib.runtime import seed_everything\nseed_everything(0)\n"
+            "print(torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),"
+            " 'torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["True", "True", "False"]
