@@ -141,7 +141,8 @@ def weaker_than_autoattack(ours: float, autoattack: float, n: int, attacks: str 
     same images. Raised above ``threshold``: an independent attack breaks images ours does not, so
     our column overestimates robustness for this model."""
     gap = ours - autoattack
-    return Flag(f"AutoAttack ({attacks}) below our strongest attack ({n} images)", gap, threshold, gap > threshold,
+    # a tolerance: with 50 images one digit is exactly the 2-point threshold, and 0.58 - 0.56 > 0.02 in floats
+    return Flag(f"AutoAttack ({attacks}) below our strongest attack ({n} images)", gap, threshold, gap > threshold + 1e-9,
                 "our PGD/CW miss adversarial examples an independent attack finds: report the AutoAttack number")
 
 
