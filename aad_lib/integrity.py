@@ -31,6 +31,13 @@ class Flag:
     meaning: str
 
 
+def above(value: float, threshold: float) -> bool:
+    """Whether a check's ``value`` lies above its ``threshold``. Values are shares and differences
+    of shares of n images, so a tie is common (one digit of 50 is exactly a 2-point threshold) and
+    float error must not break it: 0.50 - 0.48 > 0.02 in floats."""
+    return value > threshold + 1e-9
+
+
 def zero_or_nonfinite_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                                 threshold: float = 0.1) -> Flag:
     """Share of images whose input gradient of the cross-entropy is all zero or not finite.
@@ -47,7 +54,7 @@ def zero_or_nonfinite_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tens
     flat = grad.flatten(1)
     bad = (~torch.isfinite(flat).all(dim=1)) | (flat.abs().amax(dim=1) == 0)
     share = bad.float().mean().item()
-    return Flag("zero or non-finite input gradients", share, threshold, share > threshold,
+    return Flag("zero or non-finite input gradients", share, threshold, above(share, threshold),
                 "gradient attacks get no signal on these images; try BPDA/EOT or a gradient-free attack")
 
 
@@ -61,7 +68,7 @@ def large_eps_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps
     check_eps(eps)
     x_adv = pgd(model, x, y, eps, eps / 4, steps, generator=generator, stop_when_fooled=True)
     acc = _accuracy(model, x_adv, y)
-    return Flag(f"accuracy at eps {eps:g} (PGD-{steps})", acc, threshold, acc > threshold,
+    return Flag(f"accuracy at eps {eps:g} (PGD-{steps})", acc, threshold, above(acc, threshold),
                 "the attack cannot break images even without a budget: its gradients are masked or it is misconfigured")
 
 
@@ -80,7 +87,7 @@ def noise_beats_whitebox(model: nn.Module, x: torch.Tensor, y: torch.Tensor, whi
             sign = torch.randint(0, 2, x.shape, generator=generator, device=x.device).to(x.dtype).mul_(2).sub_(1)
             fooled |= model((x + eps * sign).clamp_(0, 1)).argmax(1) != y
     wins = (fooled & whitebox_correct.to(x.device).bool()).float().mean().item()
-    return Flag(f"random noise beats the white-box attack ({draws} draws)", wins, threshold, wins > threshold,
+    return Flag(f"random noise beats the white-box attack ({draws} draws)", wins, threshold, above(wins, threshold),
                 "the white-box attack misses examples blind noise finds: gradient masking or too few steps")
 
 
@@ -96,7 +103,7 @@ def more_steps_raise_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor
         g = torch.Generator(device=x.device).manual_seed(generator_seed)
         accs.append(_accuracy(model, pgd(model, x, y, eps, alpha, k, generator=g), y))
     rise = accs[1] - accs[0]
-    return Flag(f"PGD-{4 * steps} last iterate above PGD-{steps}", rise, threshold, rise > threshold,
+    return Flag(f"PGD-{4 * steps} last iterate above PGD-{steps}", rise, threshold, above(rise, threshold),
                 "more iterations should never help the model: the attack is not converging")
 
 
@@ -108,7 +115,7 @@ def transfer_beats_whitebox(whitebox_robust: torch.Tensor, transfer_robust: torc
     al. 2019, Sec. 5.3), i.e. masked or badly approximated (a weak BPDA)."""
     wins = (transfer_robust.bool() == 0) & whitebox_robust.bool()
     share = wins.float().mean().item()
-    return Flag("transfer (grey-box) beats the white-box attack", share, threshold, share > threshold,
+    return Flag("transfer (grey-box) beats the white-box attack", share, threshold, above(share, threshold),
                 "the white-box gradient is worse than a surrogate's: masked, or a poor BPDA approximation")
 
 
@@ -141,8 +148,7 @@ def weaker_than_autoattack(ours: float, autoattack: float, n: int, attacks: str 
     same images. Raised above ``threshold``: an independent attack breaks images ours does not, so
     our column overestimates robustness for this model."""
     gap = ours - autoattack
-    # a tolerance: with 50 images one digit is exactly the 2-point threshold, and 0.58 - 0.56 > 0.02 in floats
-    return Flag(f"AutoAttack ({attacks}) below our strongest attack ({n} images)", gap, threshold, gap > threshold + 1e-9,
+    return Flag(f"AutoAttack ({attacks}) below our strongest attack ({n} images)", gap, threshold, above(gap, threshold),
                 "our PGD/CW miss adversarial examples an independent attack finds: report the AutoAttack number")
 
 

@@ -24,8 +24,8 @@ def test_autoattack_columns_never_exceed_the_ones_before(tiny_model, digits):
 def test_weaker_than_autoattack_flag_and_bad_input(tiny_model, digits):
     assert integrity.weaker_than_autoattack(0.60, 0.55, 200).raised
     assert not integrity.weaker_than_autoattack(0.60, 0.595, 200).raised
-    assert not integrity.weaker_than_autoattack(0.58, 0.56, 50).raised  # one digit of 50: the threshold, not above it
-    assert integrity.weaker_than_autoattack(0.58, 0.54, 50).raised
+    assert not integrity.weaker_than_autoattack(0.50, 0.48, 50).raised  # one digit of 50: the threshold, not above it
+    assert integrity.weaker_than_autoattack(0.50, 0.46, 50).raised
     x, y = digits
     with pytest.raises(AadError, match="steps"):
         crosscheck.autoattack_records(tiny_model, x, y, 0.3, steps=0)

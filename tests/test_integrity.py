@@ -97,3 +97,9 @@ def test_more_steps_flag_raised_when_the_gradient_points_the_wrong_way(tiny_mode
     assert wrong_way.raised and wrong_way.value > 0.01
     honest = integrity.more_steps_raise_accuracy(tiny_model, x, y, 0.5, 0.005, 1)
     assert not honest.raised and honest.value < 0
+
+
+def test_a_tie_at_the_threshold_is_not_above_it():
+    # shares of n images tie with a threshold often; float error must not raise the flag
+    assert 0.50 - 0.48 > 0.02 and not integrity.above(0.50 - 0.48, 0.02)
+    assert integrity.above(0.03, 0.02) and not integrity.above(0.01, 0.02)
