@@ -69,6 +69,56 @@ def test_paired_difference_hand_case_and_interval():
         analysis.paired_difference([a], [b.assign(index=[5, 6, 7, 8])], "PGD-40")
 
 
+def _bootstrap_reference(d: np.ndarray, n_boot: int, seed: int) -> dict[str, float]:
+    """The documented algorithm written out: resample the per-sample differences d with
+    default_rng(seed).integers(0, n, (n_boot, n)); the 2.5% and 97.5% quantiles of the resampled
+    means; p = the share of centred resampled means at least as far from 0 as the observed mean."""
+    boot = d[np.random.default_rng(seed).integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1)
+    lo, hi = np.quantile(boot, [0.025, 0.975])
+    p = float(np.mean(np.abs(boot - boot.mean()) >= abs(d.mean())))
+    return {"difference": 100 * d.mean(), "ci_low": 100 * lo, "ci_high": 100 * hi, "p_value": p}
+
+
+def test_paired_difference_equals_the_reference_bootstrap():
+    """difference = 100 mean(d), CI = 100 x quantiles (2.5%, 97.5%) of paired resampled means, two-sided p."""
+    rng = np.random.default_rng(7)
+    n = 300
+    a1, a2, b = (pd.DataFrame({"index": range(n), "c": rng.random(n) < q}) for q in (0.62, 0.6, 0.5))
+    # per sample: d_i = (a1_i + a2_i) / 2 - b_i, in {-1, -0.5, 0, 0.5, 1}
+    d = (a1["c"].to_numpy(float) + a2["c"].to_numpy(float)) / 2 - b["c"].to_numpy(float)
+    for n_boot, seed in ((2000, 0), (777, 3)):
+        got = analysis.paired_difference([a1, a2], [b], "c", n_boot=n_boot, seed=seed)
+        ref = _bootstrap_reference(d, n_boot, seed)
+        for key, value in ref.items():
+            assert got[key] == pytest.approx(value, rel=1e-12, abs=1e-12), key
+        assert (got["n"], got["seeds_a"], got["seeds_b"]) == (n, 2, 1)
+    # Independently of the RNG: the bootstrap mean has sd ~ sd(d) / sqrt(n), so the 95% interval's half
+    # width is ~ 1.96 sd(d) / sqrt(n) (a 50% interval would be ~ 0.67 of it) and p ~ the two-sided
+    # normal tail of mean(d) / (sd(d) / sqrt(n)).
+    got = analysis.paired_difference([a1, a2], [b], "c", n_boot=4000)
+    se = d.std() / math.sqrt(n)
+    assert (got["ci_high"] - got["ci_low"]) / 2 == pytest.approx(100 * 1.96 * se, rel=0.1)
+    z = abs(d.mean()) / se
+    assert 0.01 < got["p_value"] < 0.5 and got["p_value"] == pytest.approx(math.erfc(z / math.sqrt(2)), abs=0.02)
+
+
+def test_paired_difference_p_value_closed_forms():
+    """p = 0 when every resampled mean lies closer to its centre than mean(d) to 0; p = 1 when mean(d) = 0."""
+    # d = 1 on 6 samples, 0.5 on 4 (b's two seeds disagree there): every resampled mean lies in [0.5, 1],
+    # so |boot - mean(boot)| <= 0.5 < mean(d) = 0.8: p = 0 and the interval lies in [50, 100].
+    a = pd.DataFrame({"index": range(10), "c": [True] * 10})
+    b1 = pd.DataFrame({"index": range(10), "c": [False] * 10})
+    b2 = pd.DataFrame({"index": range(10), "c": [False] * 6 + [True] * 4})
+    d = analysis.paired_difference([a], [b1, b2], "c", n_boot=500)
+    assert d["difference"] == pytest.approx(80.0) and d["p_value"] == 0.0
+    assert 50.0 <= d["ci_low"] < 80.0 < d["ci_high"] <= 100.0
+    # d = (1, -1, 0, 0): mean 0, so every |centred mean| >= 0 counts: p = 1; the interval straddles 0.
+    a = pd.DataFrame({"index": range(4), "c": [True, False, True, False]})
+    b = pd.DataFrame({"index": range(4), "c": [False, True, True, False]})
+    d = analysis.paired_difference([a], [b], "c", n_boot=500)
+    assert d["difference"] == 0.0 and d["p_value"] == 1.0 and d["ci_low"] < 0.0 < d["ci_high"]
+
+
 def test_large_real_difference_is_significant():
     rng = np.random.default_rng(0)
     a = pd.DataFrame({"index": range(1000), "c": rng.random(1000) < 0.9})
@@ -97,16 +147,33 @@ def test_history_views_from_a_built_history():
 
 
 def test_epoch_history_matches_direct_computation(tiny_model, digits):
+    """Each column recomputed: PGD from generator(seed) in batch order, CE = -log p_y, ALP = ||z - z'||^2."""
+    from aad_lib.attacks import pgd
+    from aad_lib.runtime import generator
+
     x, y = digits
     h = analysis.epoch_history([(1, tiny_model), (2, tiny_model)], x, y, eps=0.3, alpha=0.05, steps=3, seed=4, batch_size=10)
     assert len(h) == 2 * len(y)
     one = h[h.epoch == 1].reset_index(drop=True)
+    g = generator(4)  # one generator for the epoch, drawn batch by batch (10, 10, 10, 2 images)
+    x_adv = torch.cat([pgd(tiny_model, x[i:i + 10], y[i:i + 10], 0.3, 0.05, 3, generator=g) for i in range(0, 32, 10)])
     with torch.no_grad():
-        z = tiny_model(x)
-    assert one["clean CE"].to_numpy() == pytest.approx(torch.nn.functional.cross_entropy(z, y, reduction="none").numpy(), rel=1e-5)
+        z, z_adv = tiny_model(x), tiny_model(x_adv)
+    ce = torch.nn.functional.cross_entropy
+    expected = {
+        "clean CE": ce(z, y, reduction="none"), "adversarial CE": ce(z_adv, y, reduction="none"),
+        "clean confidence": torch.softmax(z, 1)[torch.arange(32), y],
+        "adversarial confidence": torch.softmax(z_adv, 1)[torch.arange(32), y],
+        "ALP loss": ((z - z_adv) ** 2).sum(1),
+    }
+    for col, value in expected.items():
+        assert one[col].to_numpy() == pytest.approx(value.numpy(), rel=1e-5, abs=1e-6), col
+    assert one["adversarial correct"].tolist() == (z_adv.argmax(1) == y).tolist()
+    assert one["clean correct"].tolist() == (z.argmax(1) == y).tolist()
+    # the attack did something: the ALP term is not ||z - z||^2 = 0
+    assert (one["ALP loss"] > 1e-3).mean() > 0.9
     # the same seed per epoch: the same model gives the same adversarial numbers at both epochs
     assert one["ALP loss"].equals(h[h.epoch == 2]["ALP loss"].reset_index(drop=True))
-    assert (h["ALP loss"] >= 0).all()
 
 
 def test_with_last_iterate_gives_the_never_stopping_runs_columns(tiny_model, digits):

@@ -1,6 +1,7 @@
 """Attack properties: eps ball, [0,1] range, model untouched; equivalences and cross-checks."""
 import pytest
 import torch
+import torchattacks  # a test dependency (installed by `make setup`): a missing peer must fail the run, never skip it
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -189,9 +190,6 @@ def test_bad_arguments_are_refused(tiny_model, digits):
         attacks.pgd(tiny_model, x, y + 10, 0.3, 0.01, 1)
 
 
-torchattacks = pytest.importorskip("torchattacks")
-
-
 def test_fgsm_matches_torchattacks(tiny_model, digits):
     x, y = digits
     ours = attacks.fgsm(tiny_model, x, y, 0.3)
@@ -236,3 +234,73 @@ def test_pgd_survives_a_broadcast_input_gradient(norm):
     x_adv = attacks.pgd(SumModel(), x, y, 0.2, 0.05, 3, norm=norm)
     _in_ball(x, x_adv, 0.2, norm)
     assert not torch.equal(x_adv, x)
+
+
+class LinearTwoClass(torch.nn.Module):
+    """logits = W x on 1x2x2 images: with two classes grad_x CE = p_1 (w_1 - w_0) for y = 0 and
+    p_0 (w_0 - w_1) for y = 1, so the unit L2 direction is +-u, u = (w_1 - w_0) / ||w_1 - w_0||."""
+
+    num_classes = 2
+
+    def __init__(self):
+        super().__init__()
+        # w_1 - w_0 = (1, -2, 2, 4), norm 5: u = (0.2, -0.4, 0.4, 0.8)
+        self.w = torch.nn.Parameter(torch.tensor([[0.5, 0.0, -1.0, 0.0], [1.5, -2.0, 1.0, 4.0]]))
+
+    def forward(self, x):
+        return x.flatten(1) @ self.w.T
+
+
+# Three images (pixels in flatten order) and labels: a step moves A and C along +u, B along -u.
+L2_X = torch.tensor([[0.5, 0.5, 0.5, 0.5], [0.1, 0.3, 0.6, 0.95], [0.9, 0.5, 0.2, 0.95]]).view(3, 1, 2, 2)
+L2_Y = torch.tensor([0, 1, 0])
+
+
+@pytest.mark.parametrize("eps, steps, expected", [
+    # inside the ball: delta = alpha u = 0.25 u = (0.05, -0.1, 0.1, 0.2), ||delta|| = 0.25 < eps = 0.5, kept;
+    # C's last pixel 0.95 + 0.2 = 1.15 is clipped to 1
+    (0.5, 1, [[0.55, 0.4, 0.6, 0.7], [0.05, 0.4, 0.5, 0.75], [0.95, 0.4, 0.3, 1.0]]),
+    # outside: ||0.25 u|| = 0.25 > eps = 0.1, delta scaled back to 0.1 u = (0.02, -0.04, 0.04, 0.08)
+    (0.1, 1, [[0.52, 0.46, 0.54, 0.58], [0.08, 0.34, 0.56, 0.87], [0.92, 0.46, 0.24, 1.0]]),
+    # two steps, eps 0.3: 0.25 u (inside), then 0.5 u from x (outside), projected to 0.3 u =
+    # (0.06, -0.12, 0.12, 0.24). (C's first step was clipped, so its second starts from a clipped point:
+    # x + 0.25 u - (0, 0, 0, 0.15) + 0.25 u = x + (0.1, -0.2, 0.2, 0.25), norm sqrt(0.1525) = 0.3905,
+    # scaled by 0.3 / 0.3905.)
+    (0.3, 2, [[0.56, 0.38, 0.62, 0.74], [0.04, 0.42, 0.48, 0.71], None]),
+])
+def test_pgd_l2_hand_steps(eps, steps, expected):
+    """PGD-L2 step: x' = clip_[0,1](x + Proj_{||d|| <= eps}(x_t + alpha g / ||g||_2 - x)), projecting only outside the ball."""
+    model = LinearTwoClass()
+    x_adv = attacks.pgd(model, L2_X, L2_Y, eps, 0.25, steps, random_start=False, norm="l2").flatten(1)
+    for i, row in enumerate(expected):
+        if row is None:
+            d = torch.tensor([0.1, -0.2, 0.2, 0.25])
+            row = (L2_X[i].flatten() + d * 0.3 / d.norm()).clamp(0, 1)
+        assert torch.allclose(x_adv[i], torch.as_tensor(row), atol=1e-6), (i, x_adv[i].tolist())
+
+
+def test_pgd_l2_matches_torchattacks_without_random_start(tiny_model, digits):
+    """PGD-L2 (no random start) = torchattacks' PGDL2: same normalised step, same projection onto the L2 ball."""
+    x, y = digits
+    ours = attacks.pgd(tiny_model, x, y, 1.5, 0.3, 10, random_start=False, norm="l2")
+    theirs = torchattacks.PGDL2(tiny_model, eps=1.5, alpha=0.3, steps=10, random_start=False)(x, y)
+    assert torch.allclose(ours, theirs, atol=1e-5)
+    norms = (ours - x).flatten(1).norm(dim=1)
+    assert (norms > 1.4).float().mean() > 0.5 and norms.max() <= 1.5 + 1e-4  # the ball's radius is reached
+
+
+def test_linf_random_start_is_uniform_in_the_whole_ball():
+    """L-inf start x + U(-eps, eps) per pixel: both signs, min ~ -eps, max ~ +eps, mean ~ 0, seeded by the generator."""
+    model = models.create("lenet_small", size=12)
+    x, y = torch.full((16, 1, 12, 12), 0.5), torch.zeros(16, dtype=torch.long)  # 2304 pixels, none clipped
+
+    def start(seed):  # zero steps: the random start itself
+        return attacks.pgd(model, x, y, 0.1, 0.01, 0, generator=torch.Generator().manual_seed(seed)) - x
+
+    delta = start(0)
+    assert delta.abs().max() <= 0.1 + TOL
+    assert delta.min() < -0.099 and delta.max() > 0.099
+    # U(-0.1, 0.1): sd 0.1 / sqrt(3) = 0.0577, the mean of 2304 draws has sd 0.0012
+    assert abs(float(delta.mean())) < 0.006 and float(delta.std()) == pytest.approx(0.0577, rel=0.05)
+    assert 0.45 < float((delta < 0).float().mean()) < 0.55
+    assert torch.equal(start(0), delta) and not torch.equal(start(1), delta)

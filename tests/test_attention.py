@@ -41,6 +41,75 @@ def test_gradcam_hand_case():
     assert net.features.weight.grad is None and net.head.weight.grad is None
 
 
+class PositionNet(nn.Module):
+    """A 1x1 conv ``features`` giving A^0 = x and A^1 = 1 - x, then a linear head on the flattened
+    2x2 activation whose weight differs per position and per channel: y^c = sum_kij W^c_kij A^k_ij, so
+    dy^c/dA^k_ij = W^c_kij varies over positions and only its spatial mean alpha_k^c enters Grad-CAM."""
+
+    cam_layer = "features"
+    num_classes = 2
+    # W[c][k] is the 2x2 weight of class c on channel k; its mean is alpha_k^c.
+    W = [[[[4.0, 0.0], [2.0, -2.0]], [[-1.0, -3.0], [1.0, 1.0]]],     # class 0: alpha = (1, -0.5)
+         [[[0.0, 2.0], [-1.0, 3.0]], [[3.0, 1.0], [2.0, 2.0]]]]       # class 1: alpha = (1, 2)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Conv2d(1, 2, 1)
+        self.head = nn.Linear(8, 2, bias=False)
+        with torch.no_grad():
+            self.features.weight.copy_(torch.tensor([1.0, -1.0]).view(2, 1, 1, 1))
+            self.features.bias.copy_(torch.tensor([0.0, 1.0]))
+            self.head.weight.copy_(torch.tensor(self.W).view(2, 8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).flatten(1))
+
+
+# X1: A^0 = [[0, .5], [1, .25]], A^1 = [[1, .5], [0, .75]]; X2: A^0 = [[1, 0], [1, 0]], A^1 = [[0, 1], [0, 1]]
+X12 = torch.tensor([[[[0.0, 0.5], [1.0, 0.25]]], [[[1.0, 0.0], [1.0, 0.0]]]])
+# Hand maps, sum_k alpha_k^c A^k before the ReLU:
+#   class 0 (A^0 - 0.5 A^1): X1 [[-0.5, 0.25], [1, -0.125]], X2 [[1, -0.5], [1, -0.5]]
+#   class 1 (A^0 + 2 A^1 = 2 - x): X1 [[2, 1.5], [1, 1.75]], X2 [[1, 2], [1, 2]]
+# Without the spatial mean (sum_k W^c_k * A^k, position by position) class 0 at X1 would be
+# [[4*0 - 1*1, 0*.5 - 3*.5], [2*1 + 1*0, -2*.25 + 1*.75]] = [[-1, -1.5], [2, 0.25]].
+RAW0 = torch.tensor([[[-0.5, 0.25], [1.0, -0.125]], [[1.0, -0.5], [1.0, -0.5]]])
+RAW1 = torch.tensor([[[2.0, 1.5], [1.0, 1.75]], [[1.0, 2.0], [1.0, 2.0]]])
+
+
+def test_gradcam_averages_position_dependent_gradients():
+    """L^c = ReLU(sum_k alpha_k^c A^k), alpha_k^c = mean_ij dy^c/dA^k_ij, with dy/dA different per position."""
+    net = PositionNet()
+    both0 = attention.gradcam(net, X12, torch.tensor([0, 0]))
+    # the ReLU zeroes the negative cells: X1 [[0, .25], [1, 0]], X2 [[1, 0], [1, 0]]
+    assert torch.allclose(both0, RAW0.clamp(min=0), atol=1e-6)
+    assert torch.allclose(attention.gradcam(net, X12, torch.tensor([0, 0]), relu=False), RAW0, atol=1e-6)
+    # a per-sample target: X1 class 0, X2 class 1
+    mixed = attention.gradcam(net, X12, torch.tensor([0, 1]))
+    assert torch.allclose(mixed, torch.stack([RAW0[0].clamp(min=0), RAW1[1]]), atol=1e-6)
+    # default target = the predicted class. Logits y^c = sum W^c * A:
+    #   X1: y^0 = (-1 - 1.5 + 2 + 0.25) = -0.25, y^1 = (0 + 1 - 1 + .75) + (3 + .5 + 0 + 1.5) = 5.75 -> class 1
+    #   X2: y^0 = (4 + 2) + (-3 + 1) = 4, y^1 = (0 - 1) + (1 + 2) = 2 -> class 0
+    cam, logits = attention.gradcam_and_logits(net, X12)
+    assert torch.allclose(logits, torch.tensor([[-0.25, 5.75], [4.0, 2.0]]), atol=1e-6)
+    assert torch.allclose(cam, torch.stack([RAW1[0], RAW0[1].clamp(min=0)]), atol=1e-6)
+    # the layer named explicitly is the default cam_layer
+    assert torch.equal(attention.gradcam(net, X12, layer="features"), cam)
+
+
+def test_gradcam_upsamples_the_relu_map_bilinearly():
+    """size=(4, 4): bilinear, align_corners=False, of ReLU(sum_k alpha_k A^k) (the ReLU before the upsampling)."""
+    net = PositionNet()
+    # 2 -> 4, align_corners=False: source coordinate (i + 0.5) / 2 - 0.5 = -0.25, 0.25, 0.75, 1.25, clamped
+    # to [0, 1]: output rows are (a0, .75 a0 + .25 a1, .25 a0 + .75 a1, a1); the same along columns.
+    u = torch.tensor([[1.0, 0.0], [0.75, 0.25], [0.25, 0.75], [0.0, 1.0]])
+    up = attention.gradcam(net, X12[:1], torch.tensor([0]), size=(4, 4))
+    m = RAW0[0].clamp(min=0)                                       # [[0, .25], [1, 0]]
+    # e.g. row 1 (.75 * [0, .25] + .25 * [1, 0] = [.25, .1875]) spread along columns:
+    # [.25, .75*.25 + .25*.1875, .25*.25 + .75*.1875, .1875] = [.25, .234375, .203125, .1875]
+    assert torch.allclose(up[0, 1], torch.tensor([0.25, 0.234375, 0.203125, 0.1875]), atol=1e-6)
+    assert torch.allclose(up[0], u @ m @ u.T, atol=1e-6)
+
+
 def test_gradcam_is_differentiable_with_create_graph():
     net = PoolNet()
     x = X.clone().requires_grad_(True)
@@ -59,7 +128,7 @@ def test_gradcam_upsamples_restores_mode_and_checks_inputs(tiny_model, digits):
     assert attention.gradcam(tiny_model, x, y).shape == (32, 7, 7)
     with pytest.raises(AadError, match="Did you mean"):
         attention.gradcam(tiny_model, x, y, layer="body.cnv")
-    with pytest.raises(AadError):
+    with pytest.raises(AadError, match=r"must lie in \[0, 1\]"):
         attention.gradcam(tiny_model, x * 3, y)
 
 

@@ -152,14 +152,26 @@ def test_purify_contract(start_training: bool) -> None:
 
 
 def test_loss_matches_hand_computation() -> None:
-    x = torch.zeros(1, 1, 1, 2)
-    y = torch.tensor([[[[0.5, 1.0]]]])
-    b = torch.tensor([[[[1.0, 0.5]]]])
-    loss, parts = comdefend_loss(x, y, b)
-    # mse = (0.25 + 1) / 2 = 0.625; mean(b^2) = (1 + 0.25) / 2 = 0.625
-    assert parts == pytest.approx({"mse": 0.625, "code": 0.625, "loss": 0.625 + 1e-4 * 0.625})
-    assert float(loss) == pytest.approx(0.6250625)
-    assert float(comdefend_loss(x, y, b, lam=0.5)[0]) == pytest.approx(0.9375)
+    """L = mean((y - x)^2) + lambda * mean(b^2), on x != 0, y != x, varied bits and a lambda where both
+    terms count (float64, so the small lambda * code term is not lost in rounding)."""
+    x = torch.tensor([[[[0.2, 0.9], [0.6, 0.1]]]], dtype=torch.float64)
+    y = torch.tensor([[[[0.5, 0.4], [0.6, 0.9]]]], dtype=torch.float64, requires_grad=True)
+    b = torch.tensor([[[[1.0, 0.0]], [[0.5, 0.1]]]], dtype=torch.float64, requires_grad=True)  # (1, 2, 1, 2)
+    # y - x = (0.3, -0.5, 0, 0.8): mse = (0.09 + 0.25 + 0 + 0.64) / 4 = 0.245
+    #   (a loss that ignored x, mean(y^2) = (0.25 + 0.16 + 0.36 + 0.81) / 4 = 0.395)
+    # b^2 = (1, 0, 0.25, 0.01): code = 1.26 / 4 = 0.315   (mean(b) would be 0.4)
+    # lambda = 0.5: L = 0.245 + 0.5 * 0.315 = 0.4025   (lambda on the mse: 0.1225 + 0.315 = 0.4375)
+    loss, parts = comdefend_loss(x, y, b, lam=0.5)
+    assert parts["mse"] == pytest.approx(0.245, rel=1e-12) and parts["code"] == pytest.approx(0.315, rel=1e-12)
+    assert parts["loss"] == pytest.approx(0.4025, rel=1e-12) and loss.item() == pytest.approx(0.4025, rel=1e-12)
+    # The gradients: dL/dy = 2 (y - x) / 4 = (0.15, -0.25, 0, 0.4); dL/db = 2 lambda b / 4 = b / 4.
+    gy, gb = torch.autograd.grad(loss, (y, b))
+    assert torch.allclose(gy, torch.tensor([[[[0.15, -0.25], [0.0, 0.4]]]], dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(gb, b.detach() / 4, atol=1e-12)
+    # The default lambda = 1e-4 (the authors'): L = 0.245 + 1e-4 * 0.315 = 0.2450315.
+    loss, parts = comdefend_loss(x, y.detach(), b.detach())
+    assert parts["loss"] == pytest.approx(0.2450315, rel=1e-12)
+    assert parts["loss"] - parts["mse"] == pytest.approx(3.15e-5, rel=1e-9)
 
 
 def test_adam_steps_lower_the_loss(digits: tuple[torch.Tensor, torch.Tensor]) -> None:

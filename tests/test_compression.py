@@ -53,6 +53,33 @@ def test_eot_averages_the_gradients_of_the_draws():
     assert model.calls == 3
 
 
+# Three draws s = (+1, -4, +1) at x = 0.5 (four pixels, sum 2), y = 0, CE: logits (2s, 0) and
+# dL/dx_i = -(1 - sigmoid(2s)) * s:  s = +1 -> -(1 - 0.8808) = -0.1192;  s = -4 -> +4 (1 - 0.0003) = +3.9987.
+# The mean, (-0.1192 + 3.9987 - 0.1192) / 3 = +1.2534, points up; the first and the last draw alone
+# (and their mean) point down. Every pixel's gradient is the same, so an L2 step moves each by alpha / 2.
+EOT_CASES = {
+    "fgsm": (lambda m, x, y: attacks.fgsm(m, x, y, 0.1, eot_samples=3), 0.6, 3),
+    "bim": (lambda m, x, y: attacks.bim(m, x, y, 0.1, steps=2, eot_samples=3), 0.6, 6),  # 2 steps of 0.05
+    "pgd-l2": (lambda m, x, y: attacks.pgd(m, x, y, 0.1, 0.1, 1, random_start=False, norm="l2",
+                                           eot_samples=3), 0.55, 3),
+    # the bookkeeping loop: three passes for the step, one to observe the last iterate (s = +1, x = 0.6:
+    # logits (2.4, 0), still correct, so the last iterate is the result)
+    "pgd-stopping": (lambda m, x, y: attacks.pgd(m, x, y, 0.1, 0.1, 1, random_start=False, eot_samples=3,
+                                                 stop_when_fooled=True), 0.6, 4),
+}
+
+
+@pytest.mark.parametrize("case", list(EOT_CASES))
+def test_eot_steps_along_the_mean_gradient_not_one_draw(case):
+    """EOT step direction = sign (L2: unit vector) of (1/k) sum_s grad_x L(model_s(x), y), not of one draw."""
+    attack, expected, passes = EOT_CASES[case]
+    model = Alternating([1, -4, 1])
+    x, y = torch.full((1, 1, 2, 2), 0.5), torch.zeros(1, dtype=torch.long)
+    x_adv = attack(model, x, y)
+    assert torch.allclose(x_adv, torch.full_like(x, expected), atol=1e-6), x_adv.flatten().tolist()
+    assert model.calls == passes
+
+
 def test_eot_one_sample_is_plain_pgd_and_bad_counts_fail(tiny_model, digits):
     x, y = digits
     a = attacks.pgd(tiny_model, x, y, 0.3, 0.05, 5, generator=torch.Generator().manual_seed(0))
@@ -83,7 +110,7 @@ def test_purify_bpda_matches_purify_and_passes_gradients(purifier, digits):
     (grad,) = torch.autograd.grad(through.sum(), xr)
     assert grad.abs().sum() > 0 and torch.isfinite(grad).all()
     # the deployed purification has no graph at all: what a naive attack meets
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="does not require grad"):
         torch.autograd.grad(purifier.purify(xr).sum(), xr)
 
 

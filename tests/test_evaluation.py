@@ -54,3 +54,39 @@ def test_robust_accuracy_follows_autoattack_convention(tiny_model, digits):
     assert (first["PGD-12"] <= first["PGD-6"]).all() and (first["PGD-6"] <= first["PGD-3"]).all()
     assert (first["CW-12"] <= first["CW-3"]).all()
     assert 0 < first["PGD-12"].sum() < first["Clean"].sum()  # the attack breaks some, not all
+
+
+def test_conf_and_pair_columns_recomputed_from_the_attacks(tiny_model, digits):
+    """conf:<a> = softmax(z(x'))_y and pair:<a> = ||z(x) - z(x')||^2 per sample, x' each attack's own result."""
+    from aad_lib import attacks
+    from aad_lib.runtime import derive_seed, generator
+
+    x, y = digits
+    with torch.no_grad():
+        y = tiny_model(x).argmax(1)
+    y[:4] = (y[:4] + 1) % 10  # four images wrong from the start: FGSM returns them as they are (pair 0)
+    cfg = EvalConfig(eps=0.1, alpha=0.02, pgd_steps=[3], cw_steps=[3], batch_size=16, seed=2)
+    records = evaluate(tiny_model, x, y, cfg, progress=False)
+    # the attacks as evaluate runs them: batches of 16, stopping at the first fooling point, one PGD and
+    # one CW generator seeded from (seed, "pgd") and (seed, "cw"), each drawn batch after batch
+    g_pgd, g_cw = generator(derive_seed(2, "pgd")), generator(derive_seed(2, "cw"))
+    adv = {"FGSM": [], "PGD-3": [], "CW-3": []}
+    for i in range(0, 32, 16):
+        xb, yb = x[i:i + 16], y[i:i + 16]
+        adv["FGSM"].append(attacks.fgsm(tiny_model, xb, yb, 0.1, stop_when_fooled=True))
+        adv["PGD-3"].append(attacks.pgd(tiny_model, xb, yb, 0.1, 0.02, 3, generator=g_pgd, stop_when_fooled=True))
+        adv["CW-3"].append(attacks.pgd(tiny_model, xb, yb, 0.1, 0.02, 3, loss="cw", generator=g_cw,
+                                       stop_when_fooled=True))
+    with torch.no_grad():
+        z = tiny_model(x)
+        assert records["confidence"].to_numpy() == pytest.approx(torch.softmax(z, 1)[torch.arange(32), y].numpy(), rel=1e-5)
+        for name, parts in adv.items():
+            z_adv = tiny_model(torch.cat(parts))
+            conf = torch.softmax(z_adv, 1)[torch.arange(32), y]
+            pair = ((z - z_adv) ** 2).sum(1)
+            assert records[f"conf:{name}"].to_numpy() == pytest.approx(conf.numpy(), rel=1e-5, abs=1e-7), name
+            assert records[f"pair:{name}"].to_numpy() == pytest.approx(pair.numpy(), rel=1e-5, abs=1e-6), name
+            assert records[name].tolist() == (z_adv.argmax(1) == y).tolist(), name
+            # not degenerate: most images moved (pair > 0); those wrong when clean did not (pair 0)
+            assert (records[f"pair:{name}"][4:] > 1e-3).mean() > 0.75, name
+            assert (records[f"pair:{name}"][:4] == 0).all(), name

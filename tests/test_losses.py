@@ -76,6 +76,23 @@ def test_arp_mask_and_masked_images():
     assert torch.equal(losses.masked_images(x, mask), torch.tensor([[[[0.0, 0.8], [0.0, 0.8]]]]))
 
 
+def test_arp_mask_thresholds_each_image_at_its_own_mean_strictly():
+    """Att(x) = 1[CAM(x) > mean CAM(x)] per image: a cell equal to its image's mean is not attended."""
+    maps = torch.tensor([
+        [[1.0, 0.0], [0.5, 0.5]],        # mean 2 / 4 = 0.5: the two 0.5 cells tie, only 1.0 is attended
+        [[0.0, 0.25], [0.125, 0.125]],   # mean 0.5 / 4 = 0.125: ties again, only 0.25 is attended
+        [[3.0, 6.0], [3.0, 0.0]],        # mean 12 / 4 = 3: ties at 3, only 6 is attended
+    ])
+    expected = torch.tensor([[[1.0, 0.0], [0.0, 0.0]], [[0.0, 1.0], [0.0, 0.0]], [[0.0, 1.0], [0.0, 0.0]]])
+    # '>=' would attend the ties; the batch mean (14.5 / 12 = 1.21) would attend nothing in the first
+    # two images and both 3s in the third.
+    assert torch.equal(losses.attention_mask(maps), expected)
+    # one image's mask does not depend on the images beside it
+    for i in range(3):
+        assert torch.equal(losses.attention_mask(maps[i:i + 1]), expected[i:i + 1])
+    assert not losses.attention_mask(maps.requires_grad_(True)).requires_grad
+
+
 def test_arp_rectification_preservation_and_total_hand_cases():
     z = torch.tensor([[0.0, 0.0]])           # softmax 0.5, 0.5
     z_m = torch.tensor([[math.log(3.0), 0.0]])  # softmax 0.75, 0.25
