@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export MPLBACKEND ?= Agg
 
-.PHONY: all setup data repro test lab smoke bench
+.PHONY: all setup data repro test lab smoke bench mutate
 
 all: repro
 
@@ -42,3 +42,11 @@ lab: data
 
 smoke: data
 	$(BIN)/aad profile use smoke && $(BIN)/dvc repro; $(BIN)/aad profile use default
+
+# Mutation testing of the equation and recipe modules (not in CI: about 1-2 hours on 2 cores).
+# Scope and settings: [tool.mutmut] in pyproject.toml; report: mutation/README.md.
+mutate: data
+	$(BIN)/python -m pip install --quiet -e ".[mutate]"
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children $$(nproc)
+	$(BIN)/python mutation/summarize.py

@@ -48,10 +48,12 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: f
 
     L-inf: ``x_{t+1} = Proj_{B(x,eps) ∩ [0,1]}(x_t + alpha * sign(grad))``; L2: the step is the
     gradient scaled to unit L2 norm and the projection rescales delta onto the L2 ball.
-    ``random_start`` draws the start uniformly in the L-inf ball (or the L2 ball, as torchattacks'
-    PGDL2 does). ``loss="cw"`` ascends the CW margin (the paper's CW-k). Returns the last iterate,
-    or with ``stop_when_fooled`` the first misclassified point visited (module docstring). The
-    model is attacked in ``mode`` ("eval" by default) and left exactly as it was; parameter
+    ``random_start`` draws the start uniformly in the L-inf ball; for L2 it draws a uniform random
+    direction at radius ``U(0, 1) * eps``, as torchattacks' PGDL2 does (denser near the centre
+    than a uniform draw over the ball, which would take radius ``U^(1/d) * eps``). ``loss="cw"``
+    ascends the CW margin (the paper's CW-k). Returns the last iterate, or with
+    ``stop_when_fooled`` the first misclassified point visited (module docstring). The model is
+    attacked in ``mode`` ("eval" by default) and left exactly as it was; parameter
     gradients are not touched.
 
     ``eot_samples`` > 1 is Expectation over Transformation (Athalye, Engstrom, Ilyas, Kwok, ICML

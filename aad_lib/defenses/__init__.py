@@ -1,7 +1,8 @@
 """Input-transformation defenses (WebP, JPEG, flip, WebP + flip, bit depth, median smoothing),
 a model behind a transform (:class:`Defended`), image-quality metrics (PSNR, SSIM), and the learned
 compression purifier ComDefend with seed 002's residual variants."""
-from .comdefend import CPU_PROFILE, VARIANTS, ComDefend, comdefend_loss
+from .comdefend import CPU_PROFILE, VARIANTS, ComDefend
+from .comdefend_loss import comdefend_loss
 from .quality import psnr, ssim
 from .transforms import (CODECS, NAMES, ORDERS, Defended, Transform, bit_depth, encoded_bytes, hflip,
                          identity, jpeg, make, median, webp, webp_flip)

@@ -44,6 +44,7 @@ from torch import nn
 
 from ..attacks.context import model_mode
 from ..validation import AadError, check_count, check_eps, check_images, check_positive, choose
+from .comdefend_loss import comdefend_loss  # the training objective, re-exported beside the model
 
 VARIANTS = ("plain", "res_encoder", "res_decoder", "res_both")
 
@@ -318,21 +319,3 @@ class ComDefend(nn.Module):
         with model_mode(self, "eval"), torch.no_grad():
             y, _ = self(x, generator)
         return y
-
-
-def comdefend_loss(x: torch.Tensor, reconstruction: torch.Tensor, b: torch.Tensor, lam: float = 1e-4
-                   ) -> tuple[torch.Tensor, dict[str, float]]:
-    """ComDefend training loss as the authors' code computes it (``Train_comdefend_TF.py``,
-    ``Train_comdefend_Torch.py``): ``mean((y - x)^2) + lam * mean(b^2)`` with ``y`` the
-    reconstruction and ``b`` the noisy soft bits, lambda = 1e-4 (research note, ComDefend section).
-    The penalty acts on the bits after the sigmoid, so it favours 0 bits (a sparser code).
-    Returns the loss and its parts ``mse``, ``code`` (= mean(b^2)) and ``loss`` as floats.
-    """
-    check_eps(lam, "lam")
-    if reconstruction.shape != x.shape:
-        raise AadError(f"reconstruction shape {tuple(reconstruction.shape)} differs from the images' "
-                       f"{tuple(x.shape)}.")
-    mse = (reconstruction - x).pow(2).mean()
-    code = b.pow(2).mean()
-    loss = mse + lam * code
-    return loss, {"mse": mse.item(), "code": code.item(), "loss": loss.item()}

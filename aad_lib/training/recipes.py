@@ -17,7 +17,7 @@ from .. import losses
 from ..attacks import iterated_step_ll, least_likely, pgd, trades_attack
 from ..attention import gradcam_and_logits, normalize_maps
 from ..contribution import guided_logits
-from ..defenses.comdefend import comdefend_loss
+from ..defenses.comdefend_loss import comdefend_loss
 from ..defenses.quality import psnr
 from ..runtime import generator
 from ..validation import choose
