@@ -97,8 +97,10 @@ def high_contribution_counts(contributions: dict[str, torch.Tensor], quantile: f
 
 
 def high_count_column(quantile: float = 0.9) -> str:
-    """The name of :func:`summary_table`'s high-contribution count column."""
-    return f"features above pooled q{int(quantile * 100)}"
+    """The name of :func:`summary_table`'s high-contribution count column: the percentile in
+    shortest form (0.9 -> q90, 0.29 -> q29, 0.999 -> q99.9; ``%g`` of the product, because
+    ``int(0.29 * 100)`` truncates 28.999999999999996 to 28)."""
+    return f"features above pooled q{quantile * 100:g}"
 
 
 def summary_table(contributions: dict[tuple[str, int], torch.Tensor], quantile: float = 0.9) -> pd.DataFrame:

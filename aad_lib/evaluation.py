@@ -132,7 +132,8 @@ def summarize(records: pd.DataFrame, columns: list[str]) -> dict[str, dict[str, 
 
 
 def write_table(table: pd.DataFrame, path_stem: str | Path, floatfmt: str = ".2f") -> None:
-    """Write ``<stem>.csv`` and ``<stem>.md`` atomically."""
+    """Write ``<stem>.csv`` and ``<stem>.md`` atomically (the suffix is appended, so a stem with a
+    dot such as ``table_eps0.3`` keeps it)."""
     stem = Path(path_stem)
-    atomic_write_text(stem.with_suffix(".csv"), table.to_csv(float_format="%.4f"))
-    atomic_write_text(stem.with_suffix(".md"), table.to_markdown(floatfmt=floatfmt) + "\n")
+    atomic_write_text(stem.parent / f"{stem.name}.csv", table.to_csv(float_format="%.4f"))
+    atomic_write_text(stem.parent / f"{stem.name}.md", table.to_markdown(floatfmt=floatfmt) + "\n")
