@@ -12,6 +12,8 @@ the model, so eps is always in pixel units.
 """
 from __future__ import annotations
 
+import hashlib
+
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +69,16 @@ class ImageTensorDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         return self.images[i].float().div_(255.0), int(self.labels[i])
+
+    def content_hash(self) -> str:
+        """SHA-256 (first 16 hex digits) of the images' bytes, shape and labels: two datasets of the
+        same name and size but other images or labels hash differently (a training run's
+        fingerprint, so that a regenerated or re-split dataset never resumes an old run)."""
+        digest = hashlib.sha256()
+        digest.update(str(tuple(self.images.shape)).encode())
+        digest.update(self.images.numpy().tobytes())
+        digest.update(self.labels.numpy().tobytes())
+        return digest.hexdigest()[:16]
 
     def tensors(self, device: torch.device | str = "cpu", n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The first ``n`` (default all) images as one float tensor in [0, 1] and their labels."""

@@ -11,6 +11,10 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # The `aad`, `dvc` and `papermill` commands of this interpreter's environment come first.
 os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 ROOT = Path(__file__).resolve().parents[1]
+# One intra-op thread for the in-process tests (set once here, for the whole session): their tensors
+# are tiny, and on a busy 2-core machine two threads spin against each other and make a small
+# training run ~20x slower. Stage and notebook subprocesses choose their own threads.
+torch.set_num_threads(1)
 
 
 @pytest.fixture

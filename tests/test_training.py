@@ -1,9 +1,12 @@
+import re
+
 import pytest
 import torch
 
 from aad_lib import data, models
-from aad_lib.training import TrainConfig, checkpoint, load_model, recipes, train
+from aad_lib.training import TrainConfig, checkpoint, load_model, loop, recipes, train
 from aad_lib.validation import AadError
+
 
 
 @pytest.fixture
@@ -12,8 +15,8 @@ def small_set():
 
 
 def _cfg(method="madry", epochs=2, **kw):
-    return TrainConfig(method=method, epochs=epochs, batch_size=20, lr=1e-3,
-                       attack={"eps": 0.2, "alpha": 0.1, "steps": 2}, seed=3, **kw)
+    kw = {"batch_size": 20, "lr": 1e-3, "attack": {"eps": 0.2, "alpha": 0.1, "steps": 2}, "seed": 3, **kw}
+    return TrainConfig(method=method, epochs=epochs, **kw)
 
 
 def _model():
@@ -32,26 +35,193 @@ def test_every_recipe_trains_and_logs(tmp_path, small_set, method):
     assert not reloaded.training
 
 
-def test_resume_equals_uninterrupted_run_bit_for_bit(tmp_path, small_set):
+def test_resume_equals_uninterrupted_run_bit_for_bit(tmp_path, small_set, monkeypatch):
+    """Catches a resume that drifts from the uninterrupted run (RNG drawn from the batch count,
+    optimiser or scheduler state not restored: the lr drops after epoch 2) and a loop that quietly
+    retrains from scratch instead of resuming (it would end equal too, so the epochs trained are counted)."""
+    cfg = _cfg(epochs=3, lr_milestones=[2], lr_gamma=0.1)
     full = _model()
-    train(full, small_set, _cfg(epochs=3), tmp_path / "full", progress=False)
+    full_log = train(full, small_set, cfg, tmp_path / "full", progress=False)
     part = _model()
-    train(part, small_set, _cfg(epochs=3), tmp_path / "part", progress=False)
+    part_log = train(part, small_set, cfg, tmp_path / "part", progress=False)
     # simulate a crash after epoch 1: drop later checkpoints and resume with a fresh model object
     for k in (2, 3):
         for ext in (".pt", ".json"):
             (tmp_path / "part" / "checkpoints" / f"epoch_{k:03d}{ext}").unlink()
+    trained = _count_epochs(monkeypatch)
     resumed = _model()
-    log = train(resumed, small_set, _cfg(epochs=3), tmp_path / "part", progress=False)
+    log = train(resumed, small_set, cfg, tmp_path / "part", progress=False)
     assert [r["epoch"] for r in log] == [1, 2, 3]
-    for (k, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
-        assert torch.equal(a, b), k
+    _assert_same_weights(resumed, full)
+    _assert_same_rows(log, full_log)
+    _assert_same_rows(log[:1], part_log[:1], ignore=())  # epoch 1's row, seconds too, comes from the checkpoint
+    assert sorted(trained) == [2, 3]
 
 
-def test_changed_config_does_not_resume(tmp_path, small_set):
-    train(_model(), small_set, _cfg(epochs=1), tmp_path, progress=False)
-    log = train(_model(), small_set, _cfg(epochs=1, options={}, lr_gamma=0.5), tmp_path, progress=False)
-    assert len(log) == 1
+# each change alters the weights trained; a loop that resumes anyway ends with the wrong ones
+CHANGES = {
+    "lr": ("madry", {"lr": 3e-3}),
+    "option": ("alp", {"options": {"alp_weight": 2.0}}),
+    "attack": ("madry", {"attack": {"eps": 0.1, "alpha": 0.1, "steps": 2}}),
+    "milestones": ("madry", {"lr_milestones": [1], "lr_gamma": 0.1}),
+}
+
+
+@pytest.mark.parametrize("change,before", [("lr", "finished"), ("lr", "interrupted after epoch 1"),
+                                           ("option", "interrupted after epoch 1"), ("attack", "finished"),
+                                           ("milestones", "interrupted after epoch 1")])
+def test_changed_config_does_not_resume(tmp_path, small_set, monkeypatch, change, before):
+    """Catches a loop that resumes from a checkpoint of another config (fingerprint ignored or not
+    compared). Run A (config C1, 2 epochs) is finished, or killed after epoch 1; then config C2, which
+    differs in one field that alters the weights, is trained in the same directory. It must train
+    both epochs and end bit for bit equal, weights and log, to C2 trained in an empty directory:
+    neither A's weights (a finished A resumed trains nothing) nor A's epoch 1 continued with C2."""
+    method, kw = CHANGES[change]
+    c1, c2 = _cfg(method), _cfg(method, **kw)
+    assert c1.fingerprint() != c2.fingerprint()
+    a = _model()
+    train(a, small_set, c1, tmp_path / "run", progress=False)
+    if before != "finished":
+        for ext in (".pt", ".json"):
+            (tmp_path / "run" / "checkpoints" / f"epoch_002{ext}").unlink()
+    fresh = _model()
+    fresh_log = train(fresh, small_set, c2, tmp_path / "fresh", progress=False)
+    trained = _count_epochs(monkeypatch)
+    b = _model()
+    log = train(b, small_set, c2, tmp_path / "run", progress=False)
+    _assert_same_weights(b, fresh)
+    _assert_same_rows(log, fresh_log)
+    assert not _same_weights(b, a)
+    assert sorted(trained) == [1, 2]
+    # A's checkpoints are gone: every epoch checkpoint left is C2's and loads C2's weights
+    _assert_checkpoints_are(tmp_path / "run", [1, 2], tmp_path / "fresh", fresh_log, b)
+
+
+def test_stale_checkpoints_of_another_config_are_removed_before_its_first_epoch(tmp_path, small_set, monkeypatch):
+    """Catches a loop that leaves a previous config's later checkpoints beside the new ones: run A
+    (3 epochs) then run C2 (another lr) in the same directory, which crashes in its epoch 2. A's
+    epochs 2 and 3 must not survive as if they were C2's (``epoch_models`` would hand them out, and a
+    resume would pick them up); the rerun resumes C2's epoch 1 and equals C2 run in one go."""
+    c1, c2 = _cfg(epochs=3), _cfg(epochs=3, lr=3e-3)
+    train(_model(), small_set, c1, tmp_path / "run", progress=False)
+
+    class Crash(Exception):
+        pass
+
+    def crash(recipe, batch, optimizer, where="training"):
+        if "epoch 2," in where:
+            raise Crash(where)
+        return real(recipe, batch, optimizer, where=where)
+
+    real = loop.train_step
+    monkeypatch.setattr(loop, "train_step", crash)
+    with pytest.raises(Crash, match="epoch 2, batch 0"):
+        train(_model(), small_set, c2, tmp_path / "run", progress=False)
+    monkeypatch.setattr(loop, "train_step", real)
+    ckpts = tmp_path / "run" / "checkpoints"
+    assert sorted(p.name for p in ckpts.iterdir()) == ["epoch_001.json", "epoch_001.pt"]
+    fp2 = checkpoint.read_meta(ckpts / "epoch_001.pt")["fingerprint"]
+
+    fresh = _model()
+    fresh_log = train(fresh, small_set, c2, tmp_path / "fresh", progress=False)
+    assert fp2 == checkpoint.read_meta(tmp_path / "fresh" / "model.pt")["fingerprint"]
+    trained = _count_epochs(monkeypatch)
+    rerun = _model()
+    log = train(rerun, small_set, c2, tmp_path / "run", progress=False)
+    _assert_same_weights(rerun, fresh)
+    _assert_same_rows(log, fresh_log)
+    assert sorted(trained) == [2, 3]
+    _assert_checkpoints_are(tmp_path / "run", [1, 2, 3], tmp_path / "fresh", fresh_log, rerun)
+
+
+def test_finished_run_called_again_trains_nothing_and_changes_nothing(tmp_path, small_set, monkeypatch):
+    """Catches a loop that retrains (or trains extra epochs of) a finished run when it is called again
+    with the same config, rewrites its checkpoints or log, or returns the weights of the model object
+    it was handed instead of the trained ones."""
+    cfg = _cfg(epochs=2)
+    done = _model()
+    first_log = train(done, small_set, cfg, tmp_path, progress=False)
+    files = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (tmp_path / "checkpoints").iterdir()}
+    log_csv = (tmp_path / "log.csv").read_text()
+    trained = _count_epochs(monkeypatch)
+    torch.manual_seed(99)
+    again = models.create("lenet_small", size=12)  # other initial weights: what it returns must be loaded
+    assert not _same_weights(again, done)
+    log = train(again, small_set, cfg, tmp_path, progress=False)
+    _assert_same_weights(again, done)
+    assert not again.training
+    _assert_same_rows(log, first_log, ignore=())  # the seconds column too: nothing was re-measured
+    assert (tmp_path / "log.csv").read_text() == log_csv
+    assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (tmp_path / "checkpoints").iterdir()} == files
+    assert trained == []
+    reloaded, _ = checkpoint.load(tmp_path / "model.pt")
+    assert all(torch.equal(reloaded["model"][k], v) for k, v in done.state_dict().items())
+
+
+SPEC = {"name": "lenet_small", "size": 12}
+OTHER_DATA = {
+    "model spec (normalisation)": (dict(SPEC, mean=[0.3], std=[0.4]), None),
+    "dataset length": (SPEC, lambda s: data.fake(n=80, shape=(1, 12, 12), seed=1)),
+    "dataset name": (SPEC, lambda s: _renamed(data.fake(n=60, shape=(1, 12, 12), seed=2), "other")),
+}
+
+
+@pytest.mark.parametrize("change", sorted(OTHER_DATA))
+def test_changed_model_spec_or_dataset_does_not_resume(tmp_path, small_set, monkeypatch, change):
+    """Catches a fingerprint that leaves out the model spec or the dataset (the ``extra`` of
+    ``TrainConfig.fingerprint``): with the config unchanged, a finished run on another spec or
+    dataset would be resumed and its weights returned. The normalisation change is the dangerous one:
+    mean/std are buffers, so the old state_dict loads silently into the new model."""
+    spec, other = OTHER_DATA[change]
+    cfg = _cfg(epochs=2)
+    a = _model_from(SPEC)
+    train(a, small_set, cfg, tmp_path / "run", progress=False, model_spec=SPEC)
+    train_set = other(small_set) if other else small_set
+    fresh = _model_from(spec)
+    fresh_log = train(fresh, train_set, cfg, tmp_path / "fresh", progress=False, model_spec=spec)
+    trained = _count_epochs(monkeypatch)
+    b = _model_from(spec)
+    log = train(b, train_set, cfg, tmp_path / "run", progress=False, model_spec=spec)
+    _assert_same_weights(b, fresh)
+    _assert_same_rows(log, fresh_log)
+    assert not _same_weights(b, a)
+    assert sorted(trained) == [1, 2]
+    _assert_checkpoints_are(tmp_path / "run", [1, 2], tmp_path / "fresh", fresh_log, b)
+
+
+def test_same_named_dataset_of_the_same_length_but_other_images_does_not_resume(tmp_path, small_set):
+    """Catches a fingerprint that identifies the dataset by name and length only: a regenerated or
+    re-split dataset of the same size (here other images and labels under the same name) resumes the
+    old run and returns its weights."""
+    cfg = _cfg(epochs=2)
+    a = _model()
+    train(a, small_set, cfg, tmp_path / "run", progress=False)
+    other = data.fake(n=60, shape=(1, 12, 12), seed=2)
+    assert other.name == small_set.name and len(other) == len(small_set)
+    fresh = _model()
+    train(fresh, other, cfg, tmp_path / "fresh", progress=False)
+    b = _model()
+    train(b, other, cfg, tmp_path / "run", progress=False)
+    _assert_same_weights(b, fresh)
+
+
+def test_retrain_with_another_config_that_crashes_leaves_no_final_model_of_the_old_one(tmp_path, small_set, monkeypatch):
+    """Catches a loop that, starting another config over a finished run, leaves the old run's
+    ``model.pt`` in place: if the new run dies, the directory holds the new config's checkpoints and
+    log beside the old config's final model, and ``load_model`` silently returns the old weights."""
+    train(_model(), small_set, _cfg(), tmp_path, progress=False)
+
+    def crash(recipe, batch, optimizer, where="training"):
+        if "epoch 2," in where:
+            raise RuntimeError(where)
+        return real(recipe, batch, optimizer, where=where)
+
+    real = loop.train_step
+    monkeypatch.setattr(loop, "train_step", crash)
+    with pytest.raises(RuntimeError, match="epoch 2, batch 0"):
+        train(_model(), small_set, _cfg(lr=3e-3), tmp_path, progress=False)
+    fp = checkpoint.read_meta(tmp_path / "checkpoints" / "epoch_001.pt")["fingerprint"]
+    assert not (tmp_path / "model.pt").exists() or checkpoint.read_meta(tmp_path / "model.pt")["fingerprint"] == fp
 
 
 def test_same_seed_same_weights(tmp_path, small_set):
@@ -100,3 +270,64 @@ def test_epoch_models_rebuild_every_saved_epoch(tmp_path, small_set):
     assert [e for e, _ in epoch_models(tmp_path, every=2)] == [1, 3]
     with pytest.raises(AadError, match="no epoch checkpoints"):
         list(epoch_models(tmp_path / "nothing"))
+
+
+def _renamed(dataset, name):
+    dataset.name = name
+    return dataset
+
+
+def _model_from(spec):
+    torch.manual_seed(0)
+    return models.create(**spec)
+
+
+def _count_epochs(monkeypatch):
+    """Record the epoch of every optimisation step ``train`` takes from now on (one entry per epoch)."""
+    seen: list[int] = []
+    real = loop.train_step
+
+    def counting(recipe, batch, optimizer, where="training"):
+        epoch = int(re.search(r"epoch (\d+)", where).group(1))
+        if epoch not in seen:
+            seen.append(epoch)
+        return real(recipe, batch, optimizer, where=where)
+
+    monkeypatch.setattr(loop, "train_step", counting)
+    return seen
+
+
+def _same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def _assert_same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+
+
+def _assert_same_rows(log, expected, ignore=("seconds",)):
+    """Every log row equal (NaN == NaN), but for the wall-clock ``seconds`` unless ``ignore=()``."""
+    assert len(log) == len(expected)
+    for row, want in zip(log, expected):
+        assert row.keys() == want.keys()
+        for k in row:
+            if k not in ignore:
+                assert row[k] == want[k] or (row[k] != row[k] and want[k] != want[k]), (row["epoch"], k)
+
+
+def _assert_checkpoints_are(out_dir, epochs, reference_dir, expected_log, final):
+    """Exactly ``epochs`` epoch checkpoints, each of this run (the fingerprint of the same config
+    trained in ``reference_dir``, the log up to that epoch), the last one holding ``final``'s weights."""
+    ckpts = out_dir / "checkpoints"
+    assert sorted(p.name for p in ckpts.glob("epoch_*.pt")) == [f"epoch_{e:03d}.pt" for e in epochs]
+    fp = checkpoint.read_meta(reference_dir / "model.pt")["fingerprint"]
+    assert checkpoint.read_meta(out_dir / "model.pt")["fingerprint"] == fp
+    for e in epochs:
+        payload, meta = checkpoint.load(ckpts / f"epoch_{e:03d}.pt")
+        assert meta["fingerprint"] == fp and meta["epoch"] == e
+        _assert_same_rows(meta["log"], expected_log[:e])
+    assert all(torch.equal(payload["model"][k], v) for k, v in final.state_dict().items())

@@ -95,7 +95,7 @@ def train(model: nn.Module, train_set: ImageTensorDataset, cfg: TrainConfig, out
     log_path = Path(log_path) if log_path is not None else out_dir / "log.csv"
     ckpt_dir = out_dir / "checkpoints"
     model_spec = model_spec or {}
-    fp = cfg.fingerprint({"model": model_spec, "data": [train_set.name, len(train_set)]})
+    fp = cfg.fingerprint({"model": model_spec, "data": [train_set.name, len(train_set), train_set.content_hash()]})
     model.to(device)
     optimizer = make_optimizer(model, cfg)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, cfg.lr_milestones, cfg.lr_gamma)
@@ -112,9 +112,10 @@ def train(model: nn.Module, train_set: ImageTensorDataset, cfg: TrainConfig, out
             scheduler.load_state_dict(payload["scheduler"])
             log = meta["log"]
             start_epoch = meta["epoch"] + 1
-    if start_epoch == 1 and ckpt_dir.exists():
-        for stale in ckpt_dir.glob("epoch_*"):
-            stale.unlink()
+    if start_epoch == 1:  # a fresh start: nothing of another config may survive it, even if this run dies
+        stale = [*ckpt_dir.glob("epoch_*"), out_dir / "model.pt", out_dir / "model.json"]
+        for path in stale:
+            path.unlink(missing_ok=True)
 
     x_all, y_all = train_set.tensors(device)
     monitor = test_set.tensors(device, cfg.monitor_samples) if test_set is not None and cfg.monitor_samples else None
