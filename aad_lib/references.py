@@ -1,5 +1,6 @@
-"""Published numbers to show beside ours (never used as results): AALP paper, Table 2, MNIST
-(LeNet, eps 0.3, PGD-40 training, full 60k/10k MNIST). Values in percent, from seed 004."""
+"""Published numbers to show beside ours (never used as results): Table 2 of the paper "Adaptive
+Adversarial Logits Pairing" (AALP), MNIST (LeNet, eps 0.3, PGD-40 training, full 60k/10k MNIST).
+Values in percent, as the paper prints them."""
 from __future__ import annotations
 
 import pandas as pd

@@ -1,4 +1,5 @@
-"""ComDefend and seed 002's residual variants: shapes, bits, randomness, purification, loss, training."""
+"""ComDefend and ZhangYuef/Comdefend_tensorflow's residual variants: shapes, bits, randomness, purification,
+loss, training."""
 from __future__ import annotations
 
 import pytest
@@ -82,7 +83,7 @@ def test_official_plain_widths() -> None:
     assert torch.equal(seen[0], torch.zeros(1, 3, 4, 4))
 
 
-def test_residual_stack_follows_seed_002() -> None:
+def test_residual_stack_follows_the_comdefend_tensorflow_variant() -> None:
     assert residual_widths() == [(64, 256), (128, 512), (256, 1024), (256, 512), (128, 256), (64, 32)]
     enc = ComCNN(3, 12, residual=True, width=0.25, levels=2, depth=2)
     blocks = [m for m in enc.modules() if isinstance(m, Bottleneck)]

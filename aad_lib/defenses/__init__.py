@@ -1,6 +1,8 @@
 """Input-transformation defenses (WebP, JPEG, flip, WebP + flip, bit depth, median smoothing),
 a model behind a transform (:class:`Defended`), image-quality metrics (PSNR, SSIM), and the learned
-compression purifier ComDefend with seed 002's residual variants."""
+compression purifier ComDefend (Jia, Wei, Cao, Foroosh, "ComDefend: An Efficient Image Compression Model
+to Defend Adversarial Examples", CVPR 2019) with the residual variants of the TensorFlow
+re-implementation github.com/ZhangYuef/Comdefend_tensorflow."""
 from .comdefend import CPU_PROFILE, VARIANTS, ComDefend
 from .comdefend_loss import comdefend_loss
 from .quality import psnr, ssim

@@ -1,5 +1,6 @@
 """ComDefend (Jia, Wei, Cao, Foroosh, CVPR 2019, arXiv 1811.12673): a learned compression purifier,
-plus the residual-bottleneck variants of seed 002 (ZhangYuef/Comdefend_tensorflow).
+plus the residual-bottleneck variants of github.com/ZhangYuef/Comdefend_tensorflow, a TensorFlow
+re-implementation of ComDefend that adds residual blocks (named "Comdefend_tensorflow" below).
 
 ComCNN maps an image to a linear code of ``code_channels`` channels at full resolution; the code is
 binarised (one bit per code channel and pixel: "24-bit to 12-bit" for colour); RecCNN rebuilds the
@@ -29,8 +30,8 @@ initialisation, the second at width 0.25 with the authors' initialisation (used 
 Check the reconstruction error after training: a trapped model sits at the mean-image MSE (about
 0.08 on MNIST) or at mean(x^2) (about 0.11).
 
-Seed 002's residual variants replace the plain stack of the encoder and/or the decoder by ResNet
-bottleneck blocks (see :class:`Bottleneck` and :func:`residual_widths`); the encoder keeps its linear
+Comdefend_tensorflow's residual variants replace the plain stack of the encoder and/or the decoder by
+ResNet bottleneck blocks (see :class:`Bottleneck` and :func:`residual_widths`); the encoder keeps its linear
 code output and the decoder its sigmoid, so every variant has the same contract.
 """
 from __future__ import annotations
@@ -64,7 +65,7 @@ _GREY_DECODER = (32, 64, 128, 256, 128, 64, 64, 32)
 # docstring), none of 5 seeds at width 0.125; a residual stack at width 0.125 learned far slower
 # (res_both, seed 1: MSE 0.095 after 800 steps, against 0.0034 at width 0.25) and cost half as
 # much, so the residual stacks get 0.25, which equalises the cost per epoch across variants. One
-# level of one bottleneck is the smallest stack that keeps seed 002's shape (widen, then narrow).
+# level of one bottleneck is the smallest stack that keeps Comdefend_tensorflow's shape (widen, then narrow).
 # The paper profile is the constructor's defaults (width 1, 3 levels of 3 blocks).
 CPU_PROFILE: dict[str, float | int] = {"width": 0.125, "residual_width": 0.25, "levels": 1, "depth": 1}
 
@@ -77,7 +78,7 @@ def default_code_channels(in_channels: int) -> int:
 
 
 def residual_widths(levels: int = 3, base: int = 64, expansion: int = 4) -> list[tuple[int, int]]:
-    """(inner, output) widths of each level of seed 002's residual stack (``Model_res.make``).
+    """(inner, output) widths of each level of Comdefend_tensorflow's residual stack (``Model_res.make``).
 
     Inner widths go up ``base * 2^i`` for ``levels`` levels and back down; outputs are ``expansion``
     times the inner width, except that the middle output is dropped and the last level narrows to 32
@@ -98,9 +99,10 @@ def _scaled(channels: int, width: float) -> int:
 
 
 class Bottleneck(nn.Module):
-    """ResNet bottleneck (He et al. 2016, as seed 002 writes it): 1x1 -> 3x3 -> 1x1 convolutions, each
-    with BatchNorm, ReLU after the first two and after the sum; the shortcut is a 1x1 convolution + BN
-    projection when the channel count changes (seed's ``convolutional_block``), the identity otherwise
+    """ResNet bottleneck (He et al. 2016, as Comdefend_tensorflow writes it): 1x1 -> 3x3 -> 1x1
+    convolutions, each with BatchNorm, ReLU after the first two and after the sum; the shortcut is a 1x1
+    convolution + BN projection when the channel count changes (Comdefend_tensorflow's
+    ``convolutional_block``), the identity otherwise
     (``identity_block``). Convolutions have no bias: BatchNorm's shift replaces it (as tf.contrib does)."""
 
     def __init__(self, in_channels: int, inner: int, out_channels: int):
@@ -121,7 +123,7 @@ class Bottleneck(nn.Module):
 def _plain_stack(channels: Sequence[int]) -> nn.Sequential:
     """3x3 'same' convolutions through ``channels`` with ELU between them; the last one linear.
 
-    Initialised as the authors' ``canton`` Conv2D (and seed 002's plain ``conv2d``): weights from a
+    Initialised as the authors' ``canton`` Conv2D (and Comdefend_tensorflow's plain ``conv2d``): weights from a
     normal truncated at 2 std with std ``sqrt(2 / fan_in)`` (He), zero biases. PyTorch's default init
     is about 2x smaller per layer; through nine layers it starts the code near 0.07, far below the
     training noise (sigma 20), and that start collapsed the code (all bits 0) in 2 of 5 of our MNIST
@@ -140,7 +142,8 @@ def _plain_stack(channels: Sequence[int]) -> nn.Sequential:
 
 
 def _residual_stack(in_channels: int, out_channels: int, width: float, levels: int, depth: int) -> nn.Sequential:
-    """Seed 002's stack: ``2 * levels`` levels of ``depth`` bottlenecks, then a 1x1 convolution (linear)."""
+    """Comdefend_tensorflow's stack: ``2 * levels`` levels of ``depth`` bottlenecks, then a 1x1 convolution
+    (linear)."""
     layers: list[nn.Module] = []
     c = in_channels
     for inner, out in residual_widths(levels):
@@ -149,7 +152,7 @@ def _residual_stack(in_channels: int, out_channels: int, width: float, levels: i
             layers.append(Bottleneck(c, inner, out))
             c = out
     layers.append(nn.Conv2d(c, out_channels, 1))
-    # Seed 002's initialisation (tf.contrib conv2d): Glorot-uniform weights, zero biases.
+    # Comdefend_tensorflow's initialisation (tf.contrib conv2d): Glorot-uniform weights, zero biases.
     for m in layers:
         for conv in (m.modules() if isinstance(m, Bottleneck) else [m]):
             if isinstance(conv, nn.Conv2d):
@@ -167,7 +170,7 @@ def _check_architecture(width: float, levels: int, depth: int) -> None:
 
 def _stack(c_in: int, c_out: int, hidden: Sequence[int], residual: bool, width: float, levels: int,
            depth: int) -> nn.Sequential:
-    """The conv stack of either half: seed 002's bottleneck stack, or the authors' plain stack
+    """The conv stack of either half: Comdefend_tensorflow's bottleneck stack, or the authors' plain stack
     through ``hidden`` widths scaled by ``width``."""
     if residual:
         return _residual_stack(c_in, c_out, width, levels, depth)
@@ -178,7 +181,7 @@ class ComCNN(nn.Module):
     """The compression CNN: image in [0, 1] -> linear (real-valued) code, same H x W.
 
     ``residual=False``: the authors' plain stack (widths in the module docstring, times ``width``).
-    ``residual=True``: seed 002's bottleneck stack (:func:`residual_widths` times ``width``,
+    ``residual=True``: Comdefend_tensorflow's bottleneck stack (:func:`residual_widths` times ``width``,
     ``2 * levels`` levels of ``depth`` blocks). Both start from ``x - 0.5`` as the authors' code does
     (a centred input for the plain ELU stack; BatchNorm absorbs the shift in the residual one).
     """
@@ -201,8 +204,8 @@ class ComCNN(nn.Module):
 class RecCNN(nn.Module):
     """The reconstruction CNN: binary code -> image in [0, 1] (final sigmoid), same H x W.
 
-    ``residual=False``: the authors' plain stack; ``residual=True``: seed 002's bottleneck stack ending
-    in a 1x1 convolution and the sigmoid (``res_rec``)."""
+    ``residual=False``: the authors' plain stack; ``residual=True``: Comdefend_tensorflow's bottleneck
+    stack ending in a 1x1 convolution and the sigmoid (``res_rec``)."""
 
     def __init__(self, code_channels: int = 12, out_channels: int = 3, residual: bool = False,
                  width: float = 1.0, levels: int = 3, depth: int = 3):
@@ -235,7 +238,7 @@ def _threshold(noisy: torch.Tensor) -> torch.Tensor:
 class ComDefend(nn.Module):
     """ComCNN -> binarisation -> RecCNN, for ``in_channels``-channel images of any H x W.
 
-    ``variant``: ``plain`` (the paper), ``res_encoder``, ``res_decoder`` or ``res_both`` (seed 002).
+    ``variant``: ``plain`` (the paper), ``res_encoder``, ``res_decoder`` or ``res_both`` (Comdefend_tensorflow).
     ``sigma``: std of the training noise on the code (paper and authors' code: 20).
     ``test_sigma``: std of the noise subtracted before thresholding at test (authors' TF code: 1.0).
     ``width`` scales the hidden widths of the plain stacks, ``residual_width`` (default: ``width``)

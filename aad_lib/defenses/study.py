@@ -149,7 +149,7 @@ def adaptive_records(model: nn.Module, x: torch.Tensor, y: torch.Tensor, defense
     """White-box attacks on each defended pipeline (BPDA where it is not differentiable, EOT with
     ``eot`` gradients where it is random), scored on the deployed defense: the eps-bounded columns
     only (DeepFool, unbounded, ends wherever the label flips, so its white-box version says nothing
-    about a defense; it stays in the grey-box table, where the seed-001 authors used it). Returns
+    about a defense; it stays in the grey-box table, where Yin et al. (WebP + flip) used it). Returns
     (label -> per-image records as :func:`greybox_records`, label -> column -> adversarial images)."""
     records, images = {}, {}
     for name, defense in defenses.items():

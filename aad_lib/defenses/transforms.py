@@ -32,7 +32,7 @@ CODECS = ("jpeg", "webp")
 
 # Pillow settings, passed explicitly so a change of Pillow's defaults cannot move our numbers.
 # WebP: method 4 is both Pillow's and cwebp's default speed/quality trade-off, so ``webp(x, q)``
-# matches the seed's ``cwebp -q q`` (default preset, no sharp YUV). JPEG: baseline, libjpeg's
+# matches the ``cwebp -q q`` of Yin et al.'s scripts (default preset, no sharp YUV). JPEG: baseline, libjpeg's
 # standard tables scaled by quality, 4:2:0 chroma subsampling for colour (libjpeg's and Pillow's
 # default; grey images have no chroma), no optimised Huffman tables, not progressive.
 WEBP_SETTINGS: Mapping[str, Any] = MappingProxyType({"method": 4})
@@ -67,8 +67,10 @@ def hflip(x: torch.Tensor) -> torch.Tensor:
 
 
 def webp_flip(x: torch.Tensor, quality: int, order: str = "flip_first", lossless: bool = False) -> torch.Tensor:
-    """WebP + flip (Yin et al. 2020, seed 001): flip the image once, left-right, and compress it with
-    lossy WebP (the authors' example quality is 60).
+    """WebP + flip (Yin, Wang, Wang, Tang, Wang, "Defense against Adversarial Attacks by Low-level Image
+    Transformations", International Journal of Intelligent Systems 35(10), Wiley, 2020,
+    doi:10.1002/int.22258): flip the image once, left-right, and compress it with lossy WebP (the
+    authors' example quality is 60).
 
     ``order="flip_first"`` is ``webp(hflip(x))``, the order of the authors' scripts (flip the
     adversarial images, then ``cwebp`` them); ``"webp_first"`` is ``hflip(webp(x))``. WebP is not
@@ -182,8 +184,8 @@ class _Spec:
     differentiable: bool
 
 
-# Names read in the order the steps are applied: "flip+webp" flips, then compresses (the seed's
-# pipeline); "webp+flip" compresses, then flips.
+# Names read in the order the steps are applied: "flip+webp" flips, then compresses (Yin et al.'s
+# pipeline, see :func:`webp_flip`); "webp+flip" compresses, then flips.
 _SPECS: dict[str, _Spec] = {
     "none": _Spec(identity, (), {}, True),
     "webp": _Spec(webp, ("quality",), {"lossless": False}, False),

@@ -1,5 +1,7 @@
-"""Any timm model behind the registry's interface (``timm:<name>``), e.g. the seed's
-``timm:inception_v3.tf_adv_in1k``. Normalisation comes from the checkpoint's pretrained config."""
+"""Any timm model behind the registry's interface (``timm:<name>``), e.g.
+``timm:inception_v3.tf_adv_in1k``, the adversarially trained Inception v3 that the AAD framework's code
+(github.com/wscjxky/AAD-framework) lists among its pre-trained models. Normalisation comes from the
+checkpoint's pretrained config."""
 from __future__ import annotations
 
 import torch

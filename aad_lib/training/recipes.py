@@ -178,8 +178,9 @@ def standard_guided(b: Batch) -> StepOutput:
 def standard_flipped(b: Batch) -> StepOutput:
     """RAW on images flipped left-right with probability 1/2 (a coin per image from the batch's
     generator): a classifier that is invariant to the flip, as ImageNet classifiers trained with
-    random flips are. The WebP + flip defense (seed 001) presumes one; a digit classifier trained
-    without flips loses most digits to the flip alone (notebook 05)."""
+    random flips are. The WebP + flip defense (Yin et al., "Defense against Adversarial Attacks by
+    Low-level Image Transformations", Int. J. Intelligent Systems, 2020) presumes one; a digit classifier
+    trained without flips loses most digits to the flip alone (notebook 05)."""
     coin = torch.rand(b.x.shape[0], generator=b.generator, device=b.generator.device).to(b.x.device) < 0.5
     z = b.model(torch.where(coin[:, None, None, None], b.x.flip(-1), b.x))
     loss = F.cross_entropy(z, b.y)
