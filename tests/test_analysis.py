@@ -1,6 +1,7 @@
 """Consistent / inconsistent sets, Table 1 statistics, the paired bootstrap and the per-epoch
 views, against small hand-built records."""
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -193,3 +194,211 @@ def test_with_last_iterate_gives_the_never_stopping_runs_columns(tiny_model, dig
         assert got[attack].equals(stopping[attack])  # the accuracy columns stay the evaluation's
     with pytest.raises(AadError, match="PGD-k or CW-k"):
         analysis.with_last_iterate(stopping, tiny_model, x, y, EvalConfig(**kw), "FGSM")
+
+
+def _records_two_attacks():
+    """4 samples with a zero clean and a zero adversarial confidence, and a second attack CW-10."""
+    return pd.DataFrame({
+        "index": [0, 1, 2, 3], "label": [1, 2, 3, 4],
+        "confidence": [0.9, 0.5, 0.0, 0.1],
+        "Clean": [True, True, False, False],
+        "PGD-40": [True, False, True, False],
+        "conf:PGD-40": [0.8, 0.1, 0.6, 0.0],
+        "pair:PGD-40": [4.0, 9.0, 4.0, 2.0],
+        "CW-10": [True, True, True, False],
+        "conf:CW-10": [0.7, 0.4, 0.5, 0.2],
+        "pair:CW-10": [1.0, 1.0, 1.0, 1.0],
+    })
+
+
+def _hand_table_pgd40_lambda2() -> pd.DataFrame:
+    """set_statistics(_records_two_attacks(), "PGD-40", alp_weight=2) by hand."""
+    ce0 = -math.log(1e-12)  # a zero confidence is clipped at 1e-12: CE = 27.631...
+    # per set: samples {0} consistent, {1} inconsistent, {2, 3} clean error
+    clean_ce = [-math.log(0.9), -math.log(0.5), (ce0 - math.log(0.1)) / 2]
+    adv_ce = [-math.log(0.8), -math.log(0.1), (-math.log(0.6) + ce0) / 2]
+    alp = [4.0, 9.0, (4.0 + 2.0) / 2]
+    # ALP share = 2 ALP / (0.5 (clean CE + adv CE) + 2 ALP)
+    share = [2 * a / (0.5 * (c + v) + 2 * a) for a, c, v in zip(alp, clean_ce, adv_ce)]
+    return pd.DataFrame({
+        "n": [1, 1, 2], "share": [0.25, 0.25, 0.5],
+        "clean confidence": [0.9, 0.5, (0.0 + 0.1) / 2],
+        "adversarial confidence": [0.8, 0.1, (0.6 + 0.0) / 2],
+        "clean CE": clean_ce, "adversarial CE": adv_ce, "ALP loss": alp, "ALP share of loss": share,
+    }, index=pd.Index(["consistent", "inconsistent", "clean error"], name="set"))
+
+
+def test_sample_sets_exact_series_default_attack_and_index():
+    """The returned series is named "set", keeps the records' index, and defaults to PGD-40."""
+    r = _records_two_attacks().set_axis([10, 11, 12, 13])
+    expected = pd.Series(["consistent", "inconsistent", "clean error", "clean error"], index=[10, 11, 12, 13], name="set")
+    pd.testing.assert_series_equal(analysis.sample_sets(r), expected)
+    pd.testing.assert_series_equal(analysis.sample_sets(r, "PGD-40"), expected)
+    # CW-10 = (T, T, T, F) with Clean = (T, T, F, F): consistent, consistent, clean error, clean error
+    assert analysis.sample_sets(r, "CW-10").tolist() == ["consistent", "consistent", "clean error", "clean error"]
+
+
+def test_sample_sets_counts_a_missing_adversarial_result_as_not_correct():
+    """An object column with None: bool(None) is False, so the sample is inconsistent, not consistent."""
+    r = _records_two_attacks()
+    r["PGD-40"] = pd.Series([True, None, None, None], dtype=object)
+    assert analysis.sample_sets(r).tolist() == ["consistent", "inconsistent", "clean error", "clean error"]
+
+
+def test_unknown_attack_message_lists_only_the_attack_columns():
+    """The error names what is looked up and lists the attack columns only (no index/label/confidence/x:y)."""
+    # attack columns, sorted: "CW-10" < "Clean" ('W' < 'l') < "PGD-40"
+    msg = ("unknown attack column of the evaluation records 'PGD-4O'. Did you mean 'PGD-40'? "
+           "Valid choices: CW-10, Clean, PGD-40.")
+    for call in (analysis.sample_sets, analysis.set_statistics, analysis.consistent_share):
+        with pytest.raises(AadError, match="^" + re.escape(msg) + "$"):
+            call(_records_two_attacks(), "PGD-4O")
+
+
+def test_consistent_share_default_and_named_attack():
+    """PGD-40 (the default): 1 of 4 consistent; CW-10: samples 0 and 1, 2 of 4."""
+    r = _records_two_attacks()
+    assert analysis.consistent_share(r) == 0.25
+    assert analysis.consistent_share(r, "CW-10") == 0.5
+
+
+def test_set_statistics_exact_frame():
+    """The whole Table-1 frame for lambda = 2, column order, dtypes and the 1e-12 clip of zero confidences."""
+    r = _records_two_attacks()
+    expected = _hand_table_pgd40_lambda2()
+    pd.testing.assert_frame_equal(analysis.set_statistics(r, "PGD-40", alp_weight=2.0), expected)
+    # the default attack is PGD-40, the default lambda none (no share column)
+    pd.testing.assert_frame_equal(analysis.set_statistics(r), expected.drop(columns="ALP share of loss"))
+    # CW-10 decides the sets of its own table: consistent {0, 1}, clean error {2, 3}, no inconsistent row
+    t = analysis.set_statistics(r, "CW-10")
+    assert t.index.tolist() == ["consistent", "clean error"] and t["n"].tolist() == [2, 2]
+    assert t["adversarial confidence"].tolist() == pytest.approx([(0.7 + 0.4) / 2, (0.5 + 0.2) / 2])
+
+
+def test_set_statistics_over_seeds_exact_frame_with_defaults_and_lambda():
+    """Two identical seeds: the means are the one-seed table with n summed (1 + 1, 2 + 2), the spreads 0."""
+    r = _records_two_attacks()
+    one = _hand_table_pgd40_lambda2()
+    mean = one.assign(n=2 * one["n"])
+    spread = one.drop(columns="n") * 0.0
+    expected = pd.concat({"mean over seeds": mean, "max-min over seeds": spread}, axis=1)
+    pd.testing.assert_frame_equal(analysis.set_statistics_over_seeds({0: r, 1: r}, alp_weight=2.0), expected)
+    pd.testing.assert_frame_equal(analysis.set_statistics_over_seeds({0: r, 1: r}, "PGD-40", 2.0), expected)
+    got = analysis.set_statistics_over_seeds({0: r, 1: r}, "CW-10")
+    assert got[("mean over seeds", "n")].tolist() == [4, 4]
+
+
+def test_paired_difference_defaults_are_2000_resamples_from_seed_0():
+    """Called without n_boot and seed: the reference bootstrap at n_boot = 2000, seed = 0 exactly."""
+    rng = np.random.default_rng(11)
+    a, b = (pd.DataFrame({"index": range(50), "c": rng.random(50) < q}) for q in (0.7, 0.5))
+    d = a["c"].to_numpy(float) - b["c"].to_numpy(float)
+    got = analysis.paired_difference([a], [b], "c")
+    ref = _bootstrap_reference(d, 2000, 0)
+    for key, value in ref.items():
+        assert got[key] == value, key
+    # and the reference does tell those defaults apart from neighbouring ones
+    assert _bootstrap_reference(d, 2001, 0) != ref and _bootstrap_reference(d, 2000, 1) != ref
+
+
+def test_paired_difference_needs_records_for_each_method():
+    """An empty list for either method is an error, not only both empty."""
+    a = pd.DataFrame({"index": range(2), "c": [True, False]})
+    for args in (([], [a]), ([a], []), ([], [])):
+        with pytest.raises(AadError, match="needs at least one records table per method"):
+            analysis.paired_difference(*args, "c")
+
+
+def test_paired_difference_p_value_counts_ties():
+    """n_boot = 1: the one resampled mean is its own centre, |centred| = 0, and p = [0 >= |mean d|]:
+    1 for d = (1, -1) (mean 0, sd 1 > 0), 0 for d = (1, 0) (mean 0.5)."""
+    a = pd.DataFrame({"index": range(2), "c": [True, False]})
+    b = pd.DataFrame({"index": range(2), "c": [False, True]})
+    assert analysis.paired_difference([a], [b], "c", n_boot=1)["p_value"] == 1.0
+    b0 = pd.DataFrame({"index": range(2), "c": [False, False]})
+    assert analysis.paired_difference([a], [b0], "c", n_boot=1)["p_value"] == 0.0
+
+
+def test_history_views_exact_frames():
+    """final_sets is indexed by the sample index; history_curves' exact columns, index and values."""
+    rows = []
+    for epoch in (1, 2, 3):
+        rows += [{"epoch": epoch, "index": 7, "clean correct": True, "adversarial correct": True,
+                  "ALP loss": 1.0, "clean CE": 0.1, "adversarial CE": 0.2},
+                 {"epoch": epoch, "index": 5, "clean correct": True, "adversarial correct": epoch < 3,
+                  "ALP loss": 2.0, "clean CE": 0.3, "adversarial CE": 1.0},
+                 {"epoch": epoch, "index": 9, "clean correct": False, "adversarial correct": False,
+                  "ALP loss": 3.0, "clean CE": 2.0, "adversarial CE": 3.0}]
+    history = pd.DataFrame(rows)
+    pd.testing.assert_series_equal(analysis.final_sets(history), pd.Series(
+        ["consistent", "inconsistent", "clean error"], index=pd.Index([7, 5, 9], name="index"), name="set"))
+    expected = pd.DataFrame({
+        "clean CE": [0.8] * 3,                        # (0.1 + 0.3 + 2.0) / 3
+        "adversarial CE": [1.4] * 3,                  # (0.2 + 1.0 + 3.0) / 3
+        "clean accuracy": [2 / 3] * 3,                # samples 7 and 5
+        "adversarial accuracy": [2 / 3, 2 / 3, 1 / 3],  # sample 5 fooled at epoch 3
+    }, index=pd.Index([1, 2, 3], name="epoch"))
+    pd.testing.assert_frame_equal(analysis.history_curves(history), expected)
+
+
+def test_epoch_history_at_eps_zero_exact_columns_and_index(tiny_model, digits):
+    """eps = 0 leaves x_adv = x: with the model's own predictions as labels every sample is clean and
+    adversarially correct, the adversarial columns equal the clean ones, the ALP term is 0; one row
+    per (epoch, sample) with a fresh 0..N-1 index."""
+    x, _ = digits
+    with torch.no_grad():
+        y = tiny_model(x).argmax(1)
+    h = analysis.epoch_history([(1, tiny_model), (2, tiny_model)], x, y, eps=0.0, alpha=0.05, steps=2, batch_size=10)
+    assert h.columns.tolist() == ["epoch", "index", "clean correct", "adversarial correct", "clean confidence",
+                                  "adversarial confidence", "clean CE", "adversarial CE", "ALP loss"]
+    pd.testing.assert_index_equal(h.index, pd.RangeIndex(64))
+    assert h["index"].tolist() == list(range(32)) * 2 and h["epoch"].tolist() == [1] * 32 + [2] * 32
+    assert h["clean correct"].all() and h["adversarial correct"].all()
+    assert (h["ALP loss"] == 0).all() and h["adversarial CE"].equals(h["clean CE"])
+
+
+def test_epoch_history_default_seed_and_batch_size(tiny_model, digits):
+    """Without seed the PGD start is generator(0)'s (equal to seed=0, not to seed=1); without
+    batch_size the model sees batches of 500: 501 images run as 500 + 1."""
+    x, y = digits
+    kw = dict(eps=0.3, alpha=0.05, steps=1, batch_size=32)
+    default = analysis.epoch_history([(1, tiny_model)], x, y, **kw)
+    pd.testing.assert_frame_equal(default, analysis.epoch_history([(1, tiny_model)], x, y, seed=0, **kw))
+    assert not default["ALP loss"].equals(analysis.epoch_history([(1, tiny_model)], x, y, seed=1, **kw)["ALP loss"])
+    sizes = []
+    hook = tiny_model.register_forward_pre_hook(lambda module, args: sizes.append(args[0].shape[0]))
+    try:
+        big_x, big_y = x.repeat(16, 1, 1, 1)[:501], y.repeat(16)[:501]  # 16 x 32 = 512 >= 501
+        analysis.epoch_history([(1, tiny_model)], big_x, big_y, eps=0.3, alpha=0.05, steps=1)
+    finally:
+        hook.remove()
+    assert set(sizes) == {500, 1}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_epoch_history_with_a_gpu_model_and_cpu_data(tiny_model):
+    """A model on the GPU and images on the CPU: each batch moves to the model's device and the PGD
+    start comes from a generator on that device, generator(seed, "cuda")."""
+    from aad_lib.attacks import pgd
+    from aad_lib.runtime import generator
+
+    x = torch.rand(12, 1, 28, 28, generator=torch.Generator().manual_seed(3))
+    y = torch.arange(12) % 10
+    model = tiny_model.cuda()
+    h = analysis.epoch_history([(1, model)], x, y, eps=0.3, alpha=0.05, steps=2, seed=4, batch_size=5)
+    g = generator(4, "cuda")  # batches of 5, 5, 2 drawn from one CUDA generator
+    xc, yc = x.cuda(), y.cuda()
+    x_adv = torch.cat([pgd(model, xc[i:i + 5], yc[i:i + 5], 0.3, 0.05, 2, generator=g) for i in range(0, 12, 5)])
+    with torch.no_grad():
+        alp = ((model(xc) - model(x_adv)) ** 2).sum(1).cpu()
+    assert h["ALP loss"].to_numpy() == pytest.approx(alp.numpy(), rel=1e-4, abs=1e-6)
+
+
+def test_paired_difference_p_value_of_a_constant_difference_skips_the_bootstrap():
+    """sd(d) = 0: p = [mean(d) == 0] directly. For d = (1e308) the resampled means are all 1e308 but
+    their mean overflows (2000 x 1e308 = inf), so a bootstrap p would read |1e308 - inf| >= 1e308: 1."""
+    a = pd.DataFrame({"index": [0], "c": [1e308]})
+    b = pd.DataFrame({"index": [0], "c": [0.0]})
+    with np.errstate(over="ignore", invalid="ignore"):
+        assert analysis.paired_difference([a], [b], "c")["p_value"] == 0.0
+        assert analysis.paired_difference([a], [a], "c")["p_value"] == 1.0  # d = (0): p = 1

@@ -211,3 +211,63 @@ def test_attention_deviation_attack_moves_attention_inside_the_ball(tiny_model, 
     assert objective(x_adv) > objective(x)
     with torch.no_grad():  # callers inside no_grad still get an attack
         assert torch.equal(attention.attention_deviation_attack(tiny_model, x, y, 0.3, 0.075, 3), x_adv)
+
+
+# ---------------------------------------------------------------- metric details (defaults, edges, batches)
+
+def test_area_above_default_threshold_is_one_half_and_zero_maps_have_no_area():
+    """The default threshold is 0.5 (a call without it equals the explicit 0.5 call, not 1.5's empty
+    area); with threshold 0 an all-zero map still has area 0 while a map beside it has area 1, per map."""
+    maps = torch.tensor([[[0.0, 1.0], [0.5, 0.4]], [[0.0, 0.0], [0.0, 0.0]]])
+    # map 0 at 0.5: {1.0, 0.5} -> 2/4; at 1.5 nothing would reach 1.5 * max -> 0
+    assert attention.area_above(maps).tolist() == attention.area_above(maps, 0.5).tolist() == [0.5, 0.0]
+    assert attention.area_above(maps, 1.5).tolist() == [0.0, 0.0]
+    # threshold 0: every cell of map 0 is >= 0 * max -> 4/4; the zero map is masked by its own max (0 > 0 false)
+    assert attention.area_above(maps, 0.0).tolist() == [1.0, 0.0]
+    assert attention.area_above(maps[1:], 0.0).tolist() == [0.0]
+
+
+def test_completeness_and_connected_regions_reject_masks_of_the_wrong_rank_or_type():
+    """A boolean mask of rank 2 is refused as well as a float mask of rank 3 (either fault alone)."""
+    maps = torch.tensor([[[4.0, 3.0], [2.0, 1.0]]])
+    with pytest.raises(AadError, match=r"gt_masks must be boolean \(N, H, W\)"):
+        attention.completeness(maps, torch.ones(2, 2, dtype=torch.bool))
+    with pytest.raises(AadError, match=r"gt_masks must be boolean \(N, H, W\)"):
+        attention.completeness(maps, torch.ones(1, 2, 2))
+    with pytest.raises(AadError, match=r"masks must be boolean \(N, H, W\)"):
+        attention.connected_regions(torch.ones(2, 2, dtype=torch.bool))
+    with pytest.raises(AadError, match=r"masks must be boolean \(N, H, W\)"):
+        attention.connected_regions(torch.ones(1, 2, 2))
+
+
+def test_completeness_keeps_a_map_already_at_mask_size_unconverted():
+    """A float64 map at the mask's size is used as is: 1 + 1e-10 beats 1 (in float32 both round to 1.0,
+    eps 1.2e-7, and the tie would go to the earlier cell), so the top-1 cell is (0, 1), the mask's cell."""
+    maps = torch.tensor([[[1.0, 1.0 + 1e-10], [0.0, 0.0]]], dtype=torch.float64)
+    mask = torch.tensor([[[False, True], [False, False]]])
+    assert attention.completeness(maps, mask).item() == 1.0
+    # the same map in float32 ties and loses: top-1 = (0, 0), IoU 0 / 2 = 0
+    assert attention.completeness(maps.float(), mask).item() == 0.0
+
+
+def test_connected_regions_are_8_connected_and_counted_as_long():
+    """Two diagonal cells form one 8-connected region (two under 4-connectivity); counts are int64,
+    also for an empty batch."""
+    diagonal = torch.tensor([[[True, False], [False, True]], [[False, True], [True, False]]])
+    counts = attention.connected_regions(diagonal)
+    assert counts.tolist() == [1, 1] and counts.dtype == torch.long
+    empty = attention.connected_regions(torch.zeros(0, 2, 2, dtype=torch.bool))
+    assert empty.shape == (0,) and empty.dtype == torch.long
+
+
+def test_spatial_entropy_normalises_each_map_by_its_own_small_total():
+    """p = map / its own sum even when the sum is below 1, per map of a batch: one cell of 0.5 is p = 1
+    -> entropy 0 (not 1, and not -0.5 ln 0.5 / ln 4 = 0.25 with p unnormalised); a uniform 3x3 of 0.1 is 1."""
+    peak = torch.zeros(3, 2, 2)
+    peak[0, 0, 0] = 0.5
+    peak[1] = 0.25                   # uniform over 4 cells, total 1: entropy ln 4 / ln 4 = 1
+    peak[2, 1, 1] = 3.0              # one cell, total 3: entropy 0
+    assert attention.spatial_entropy(peak).tolist() == pytest.approx([0.0, 1.0, 0.0], abs=1e-6)
+    assert attention.spatial_entropy(peak[:1]).item() == pytest.approx(0.0, abs=1e-6)
+    # uniform 0.1 on 3x3: p = 0.1 / 0.9 = 1/9 each -> ln 9 / ln 9 = 1
+    assert attention.spatial_entropy(torch.full((1, 3, 3), 0.1)).item() == pytest.approx(1.0, abs=1e-6)

@@ -7,6 +7,7 @@ from torch import nn
 
 from aad_lib import contribution
 from aad_lib.training import recipes
+from aad_lib.validation import AadError
 
 
 class TwoFeatureNet(nn.Module):
@@ -97,3 +98,45 @@ def test_guided_recipes_train_only_the_kept_features(method, tiny_model, digits)
     out.loss.backward()
     dead_columns = model.head.weight.grad.abs().sum(0) == 0
     assert 0 < int(dead_columns.sum()) and int(dead_columns.sum()) >= model.num_features // 2
+
+
+class BatchRecordingNet(TwoFeatureNet):
+    """TwoFeatureNet that records the size of every batch its penultimate layer sees."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    def penultimate(self, x: torch.Tensor) -> torch.Tensor:
+        self.sizes.append(x.shape[0])
+        return super().penultimate(x)
+
+
+def test_dataset_contributions_default_batch_size_is_500():
+    """600 images with the default batch_size go through the network as 500 + 100."""
+    net = BatchRecordingNet()
+    x = torch.rand(600, 1, 1, 4, generator=torch.Generator().manual_seed(0))
+    y = torch.zeros(600, dtype=torch.long)
+    contribution.dataset_contributions(net, x, y)
+    assert net.sizes == [500, 100]  # 600 = 500 + 100 (501 would give 501 + 99)
+
+
+def test_high_contribution_counts_default_quantile_and_its_bounds():
+    """The default quantile is 0.9; quantiles 0 and 1 (outside the open interval) are refused."""
+    c = {"flat": torch.ones(10), "peaked": torch.tensor([0.0] * 8 + [5.0, 5.0])}
+    # default 0.9: pooled threshold 1 + 0.1 * (5 - 1) = 1.4 (as in the case above)
+    assert contribution.high_contribution_counts(c) == {"flat": 0, "peaked": 2}
+    for q in (0.0, 1.0):
+        with pytest.raises(AadError, match=r"quantile must be in \(0, 1\)"):
+            contribution.high_contribution_counts(c, q)
+    # just inside the bounds is accepted: q = 0.01 -> threshold 0 (the 8 zeros fill the bottom 40%)
+    assert contribution.high_contribution_counts(c, 0.01) == {"flat": 10, "peaked": 2}
+
+
+def test_top_share_default_fraction_and_a_total_below_one():
+    """Default fraction 0.1 takes the top round(0.1 * n) features; a total in (0, 1) is a share, not NaN."""
+    peaked = torch.tensor([0.0] * 8 + [5.0, 5.0])
+    # k = round(0.1 * 10) = 1: 5 / (5 + 5) = 0.5
+    assert contribution.top_share(peaked) == 0.5
+    # total 0.25 + 0.125 + 0.125 = 0.5 (exact in binary); k = max(1, round(0.3)) = 1: 0.25 / 0.5 = 0.5
+    assert contribution.top_share(torch.tensor([0.125, 0.25, 0.125])) == 0.5

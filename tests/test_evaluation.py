@@ -1,7 +1,10 @@
+import math
+
+import pandas as pd
 import pytest
 import torch
 
-from aad_lib.evaluation import EvalConfig, evaluate, summarize, wilson_interval
+from aad_lib.evaluation import EvalConfig, evaluate, summarize, wilson_interval, write_table
 
 
 def test_wilson_interval_hand_case():
@@ -90,3 +93,37 @@ def test_conf_and_pair_columns_recomputed_from_the_attacks(tiny_model, digits):
             # not degenerate: most images moved (pair > 0); those wrong when clean did not (pair 0)
             assert (records[f"pair:{name}"][4:] > 1e-3).mean() > 0.75, name
             assert (records[f"pair:{name}"][:4] == 0).all(), name
+
+
+def test_wilson_interval_of_no_samples_is_nan_and_of_one_sample_is_finite():
+    """n = 0 gives (nan, nan); n = 1 is an ordinary interval."""
+    lo, hi = wilson_interval(0, 0)
+    assert math.isnan(lo) and math.isnan(hi)
+    # n = 1, k = 1: denom = 1 + z^2 = 4.8415, centre = (1 + z^2/2) / denom, half = (z^2/2) / denom,
+    # so low = 1 / denom = 0.20655 and high = min(1, (1 + z^2) / denom) = 1
+    lo, hi = wilson_interval(1, 1)
+    assert lo == pytest.approx(1 / (1 + 1.959964 ** 2)) and lo == pytest.approx(0.20655, abs=1e-5)
+    assert hi == pytest.approx(1.0)
+
+
+def test_summarize_hand_case():
+    """3 of 4 correct: accuracy 3/4 with n and the Wilson bounds under their own names."""
+    records = pd.DataFrame({"Clean": [True, True, False, True], "FGSM": [False, False, False, True]})
+    out = summarize(records, ["Clean", "FGSM"])
+    assert out["Clean"] == {"accuracy": 0.75, "n": 4, "ci_low": wilson_interval(3, 4)[0],
+                            "ci_high": wilson_interval(3, 4)[1]}
+    # Wilson(3, 4): denom 1 + z^2/4 = 1.96036, centre 0.62753, half 0.32689 -> (0.30064, 0.95441)
+    assert out["Clean"]["ci_low"] == pytest.approx(0.30064, abs=1e-5)
+    assert out["Clean"]["ci_high"] == pytest.approx(0.95441, abs=1e-5)
+    assert out["FGSM"]["accuracy"] == 0.25  # 1 / 4
+
+
+def test_write_table_formats_csv_and_markdown(tmp_path):
+    """CSV with 4 decimals (%.4f: inf spelt "inf"), Markdown with 2 by default (".2f": "inf")."""
+    table = pd.DataFrame({"acc": [1.23456, math.inf]}, index=["a", "b"])
+    write_table(table, tmp_path / "table_eps0.3")
+    csv = (tmp_path / "table_eps0.3.csv").read_text()
+    assert csv.splitlines() == [",acc", "a,1.2346", "b,inf"]
+    md = (tmp_path / "table_eps0.3.md").read_text()
+    assert "1.23 " in md and "1.2346" not in md
+    assert "inf" in md and "INF" not in md

@@ -102,3 +102,18 @@ def test_arp_rectification_preservation_and_total_hand_cases():
     assert losses.preservation(a, b).item() == pytest.approx((1.0 + 0.5) / 2)
     total = losses.arp_total(torch.tensor(1.0), torch.tensor(-0.5), torch.tensor(2.0), 8, 4, 1)
     assert total.item() == pytest.approx(8 - 2 + 2)
+
+
+def test_softmax_losses_name_the_class_dimension():
+    """rectification and trades_kl give softmax/log_softmax an explicit dim (no implicit-dim warning)."""
+    import warnings
+
+    z = torch.tensor([[0.0, 0.0]])
+    z_m = torch.tensor([[math.log(3.0), 0.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # the hand cases above, now with every warning an error
+        assert losses.rectification(z, z_m).item() == pytest.approx(-(0.25 ** 2 + 0.25 ** 2) / 2)
+        assert losses.rectification(z_m, z).item() == pytest.approx(-(0.25 ** 2 + 0.25 ** 2) / 2)
+        expected = 0.5 * math.log(0.5 / 0.75) + 0.5 * math.log(0.5 / 0.25)
+        assert losses.trades_kl(z, z_m).item() == pytest.approx(expected, rel=1e-6)

@@ -331,3 +331,22 @@ def _assert_checkpoints_are(out_dir, epochs, reference_dir, expected_log, final)
         assert meta["fingerprint"] == fp and meta["epoch"] == e
         _assert_same_rows(meta["log"], expected_log[:e])
     assert all(torch.equal(payload["model"][k], v) for k, v in final.state_dict().items())
+
+
+def test_recipe_decorator_registers_function_attack_flag_options_and_monitor(monkeypatch):
+    """@recipe fills the four registries: the function, needs_attack (default True), a copy of the
+    options ({} when none) and the monitor only when one is given."""
+    for registry in ("RECIPES", "NEEDS_ATTACK", "OPTIONS", "MONITORS"):
+        monkeypatch.setattr(recipes, registry, {})
+
+    def monitor(model, x, y, seed):
+        return {}
+
+    options = {"probe_weight": 0.5}
+    first = recipes.recipe("probe-a", options=options, monitor=monitor)(lambda b: None)
+    second = recipes.recipe("probe-b", needs_attack=False)(lambda b: None)
+    assert recipes.RECIPES == {"probe-a": first, "probe-b": second}
+    assert recipes.NEEDS_ATTACK == {"probe-a": True, "probe-b": False}
+    assert recipes.OPTIONS == {"probe-a": {"probe_weight": 0.5}, "probe-b": {}}
+    assert recipes.OPTIONS["probe-a"] is not options  # a copy: the caller's dict stays its own
+    assert recipes.MONITORS == {"probe-a": monitor}
