@@ -350,3 +350,62 @@ def test_recipe_decorator_registers_function_attack_flag_options_and_monitor(mon
     assert recipes.OPTIONS == {"probe-a": {"probe_weight": 0.5}, "probe-b": {}}
     assert recipes.OPTIONS["probe-a"] is not options  # a copy: the caller's dict stays its own
     assert recipes.MONITORS == {"probe-a": monitor}
+
+
+def _spy_recipe(monkeypatch, needs_attack):
+    """Register ``spy``: a recipe whose predictions and loss parts are known per batch, and which
+    records the eps it was given. Batch b (of sizes 20, 20, 10) reports part ``a`` = b + 1 and
+    predicts the true label on its first 10 (clean) or first 5 (adversarial) images, class -1 elsewhere."""
+    seen: list[dict] = []
+
+    def spy(b: recipes.Batch) -> recipes.StepOutput:
+        k = len(seen)
+        seen.append({"n": b.x.shape[0], "eps": b.attack.eps})
+        wrong = torch.full_like(b.y, -1)
+        clean_pred = torch.where(torch.arange(b.x.shape[0]) < 10, b.y, wrong)
+        adv_pred = torch.where(torch.arange(b.x.shape[0]) < 5, b.y, wrong)
+        loss = b.model(b.x).pow(2).mean() * 0 + float(k + 1)  # differentiable, value k + 1
+        return recipes.StepOutput(loss, {"a": float(k + 1)}, clean_pred=clean_pred, adv_pred=adv_pred)
+
+    monkeypatch.setitem(recipes.RECIPES, "spy", spy)
+    monkeypatch.setitem(recipes.NEEDS_ATTACK, "spy", needs_attack)
+    monkeypatch.setitem(recipes.OPTIONS, "spy", {})
+    return seen
+
+
+@pytest.mark.parametrize("needs_attack", [True, False])
+def test_log_row_is_the_sample_weighted_mean_of_what_the_recipe_reported(tmp_path, monkeypatch, needs_attack):
+    """Catches a loop that mis-sums the training log: 50 images in batches of 20, 20, 10. Batch b
+    reports loss = part a = b + 1, so the epoch's loss and loss_a are (20*1 + 20*2 + 10*3)/50 = 1.8;
+    10 + 10 + 10 clean predictions are right of 50 (0.6) and 5 + 5 + 5 adversarial ones (0.3).
+    A recipe that needs no attack reports NaN adversarial training accuracy."""
+    seen = _spy_recipe(monkeypatch, needs_attack)
+    train_set = data.fake(n=50, shape=(1, 12, 12), seed=1)
+    log = train(_model(), train_set, _cfg("spy", epochs=1), tmp_path, progress=False)
+    assert [s["n"] for s in seen] == [20, 20, 10]
+    row = log[0]
+    assert row["loss"] == pytest.approx(1.8) and row["loss_a"] == pytest.approx(1.8)
+    assert row["train_clean_acc"] == pytest.approx(0.6)
+    if needs_attack:
+        assert row["train_adv_acc"] == pytest.approx(0.3)
+    else:
+        assert row["train_adv_acc"] != row["train_adv_acc"]
+
+
+def test_eps_warmup_rises_batch_by_batch_and_lr_gamma_decays(tmp_path, monkeypatch):
+    """Catches a warm-up computed per epoch instead of per batch, or a milestone that ignores
+    lr_gamma: eps_warmup_epochs 2 over 3 batches an epoch gives fractions 0, 1/6, 2/6 in epoch 1 and
+    3/6, 4/6, 5/6 in epoch 2 (of eps 0.2), then 1; the log's eps is the fraction at the epoch's end
+    (0.5, 1, 1) and the lr halves at milestone 1 (gamma 0.5) and again at 2."""
+    seen = _spy_recipe(monkeypatch, True)
+    train_set = data.fake(n=50, shape=(1, 12, 12), seed=1)
+    cfg = _cfg("spy", epochs=3, eps_warmup_epochs=2.0, lr_milestones=[1, 2], lr_gamma=0.5)
+    log = train(_model(), train_set, cfg, tmp_path, progress=False)
+    fractions = [0, 1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6, 1, 1, 1]
+    assert [s["eps"] for s in seen] == pytest.approx([0.2 * f for f in fractions])
+    assert [r["eps"] for r in log] == pytest.approx([0.1, 0.2, 0.2])
+    assert [r["lr"] for r in log] == pytest.approx([5e-4, 2.5e-4, 2.5e-4])
+    # a warm-up shorter than an epoch (0.5): fractions 0, (1/3)/0.5 = 2/3, then capped at 1
+    seen.clear()
+    train(_model(), train_set, _cfg("spy", epochs=1, eps_warmup_epochs=0.5), tmp_path / "short", progress=False)
+    assert [s["eps"] for s in seen] == pytest.approx([0.0, 0.2 * 2 / 3, 0.2])
