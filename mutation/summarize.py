@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import os
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -27,18 +28,16 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
-# mutmut 3.8's exit-code convention (mutmut/stats.py)
-STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped",
-          35: "suspicious", 36: "timeout", 37: "caught by type check", -24: "timeout", 24: "timeout",
-          152: "timeout", 255: "timeout", -11: "segfault", -9: "segfault", None: "not checked"}
 
 
 def results(mutants_dir: Path) -> dict[str, str]:
     """``{mutant name: status}`` from every ``*.py.meta`` under ``mutants_dir``."""
+    from mutmut.stats import status_by_exit_code  # mutmut's own reading of its exit codes
+
     out: dict[str, str] = {}
     for meta in sorted(mutants_dir.rglob("*.py.meta")):
         for name, code in json.loads(meta.read_text())["exit_code_by_key"].items():
-            out[name] = STATUS.get(code, "suspicious")
+            out[name] = status_by_exit_code[code]
     return out
 
 
@@ -58,7 +57,8 @@ def function_of(name: str) -> str:
     return tail.replace("x\u01c1", "").replace("\u01c1", ".").removeprefix("x_")
 
 
-def counts_by_module(status: dict[str, str], equivalent: set[str]) -> dict[str, dict[str, int]]:
+def counts_by_module(status: dict[str, str], equivalent: set[str]) -> tuple[dict[str, dict[str, int]], Counter]:
+    """Killed / equivalent / not killed per module, and their sum over modules."""
     table: dict[str, Counter] = defaultdict(Counter)
     for name, s in status.items():
         row = table[module_of(name)]
@@ -69,7 +69,13 @@ def counts_by_module(status: dict[str, str], equivalent: set[str]) -> dict[str, 
             row["killed"] += 1
         else:
             row["not killed"] += 1
-    return {m: dict(c) for m, c in sorted(table.items())}
+    total = sum(table.values(), Counter())
+    return {m: dict(c) for m, c in sorted(table.items())}, total
+
+
+def save_counts(path: str | None, counts: dict[str, dict[str, int]], total: Counter) -> None:
+    if path:
+        Path(path).write_text(json.dumps({"modules": counts, "total": dict(total)}, indent=1) + "\n")
 
 
 def score(row: dict[str, int]) -> float:
@@ -151,22 +157,16 @@ def main() -> None:
         scored = {n: status[n] for n in wanted}
     elif len(checked) < len(status):
         raise SystemExit(f"{len(status) - len(checked)} mutants were not checked; finish `mutmut run` or pass --sample.")
-    reasons = load_reasons(Path(args.reasons))
-    survivors = sorted(n for n, s in checked.items() if s not in KILLED)
-    why = reasons_for(survivors, reasons)
     if args.counts_only:
-        counts = counts_by_module(scored, set())
-        total = Counter()
-        for row in counts.values():
-            total.update(row)
+        counts, total = counts_by_module(scored, set())
         low, high = wilson(total["killed"], total["total"])
         print(json.dumps({"modules": counts, "total": dict(total)}, indent=1))
         print(f"score {score(dict(total)):.1f}% (95% Wilson interval {low:.1f}-{high:.1f}%) of {total['total']} mutants")
-        if args.save_counts:
-            Path(args.save_counts).write_text(json.dumps({"modules": counts, "total": dict(total)}, indent=1) + "\n")
+        save_counts(args.save_counts, counts, total)
         return
+    survivors = sorted(n for n, s in checked.items() if s not in KILLED)
+    why = reasons_for(survivors, load_reasons(Path(args.reasons)))
 
-    import os
     os.chdir(Path(args.mutants).parent)  # mutmut's helpers read its config relative to the project
     from mutmut.mutation.diff_apply import get_diff_for_mutant
 
@@ -180,12 +180,8 @@ def main() -> None:
         if expected and expected.strip() not in mutated_lines(diffs[name]):
             stale.append(name)
     equivalent = {n for n in survivors if why[n].get("kind") == "equivalent" and n not in stale}
-    counts = counts_by_module(scored, equivalent)
-    total = Counter()
-    for row in counts.values():
-        total.update(row)
-    if args.save_counts:
-        Path(args.save_counts).write_text(json.dumps({"modules": counts, "total": dict(total)}, indent=1) + "\n")
+    counts, total = counts_by_module(scored, equivalent)
+    save_counts(args.save_counts, counts, total)
     before = json.loads(Path(args.before).read_text()) if args.before else None
     denominator = total["total"] - total["equivalent"]
     low, high = wilson(total["killed"], denominator)
