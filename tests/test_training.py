@@ -1,3 +1,4 @@
+import contextlib
 import re
 
 import pytest
@@ -97,6 +98,27 @@ def test_changed_config_does_not_resume(tmp_path, small_set, monkeypatch, change
     _assert_checkpoints_are(tmp_path / "run", [1, 2], tmp_path / "fresh", fresh_log, b)
 
 
+class _Crash(Exception):
+    """A training process dying mid-run (raised by :func:`_crash_in_epoch_2`)."""
+
+
+@contextlib.contextmanager
+def _crash_in_epoch_2(monkeypatch):
+    """Within the block, training dies at the first step of epoch 2 (after epoch 1's checkpoint);
+    the block must raise there, and the real training step is back afterwards."""
+    real = loop.train_step
+
+    def crash(recipe, batch, optimizer, where="training"):
+        if "epoch 2," in where:
+            raise _Crash(where)
+        return real(recipe, batch, optimizer, where=where)
+
+    monkeypatch.setattr(loop, "train_step", crash)
+    with pytest.raises(_Crash, match="epoch 2, batch 0"):
+        yield
+    monkeypatch.setattr(loop, "train_step", real)
+
+
 def test_stale_checkpoints_of_another_config_are_removed_before_its_first_epoch(tmp_path, small_set, monkeypatch):
     """Catches a loop that leaves a previous config's later checkpoints beside the new ones: run A
     (3 epochs) then run C2 (another lr) in the same directory, which crashes in its epoch 2. A's
@@ -105,19 +127,8 @@ def test_stale_checkpoints_of_another_config_are_removed_before_its_first_epoch(
     c1, c2 = _cfg(epochs=3), _cfg(epochs=3, lr=3e-3)
     train(_model(), small_set, c1, tmp_path / "run", progress=False)
 
-    class Crash(Exception):
-        pass
-
-    def crash(recipe, batch, optimizer, where="training"):
-        if "epoch 2," in where:
-            raise Crash(where)
-        return real(recipe, batch, optimizer, where=where)
-
-    real = loop.train_step
-    monkeypatch.setattr(loop, "train_step", crash)
-    with pytest.raises(Crash, match="epoch 2, batch 0"):
+    with _crash_in_epoch_2(monkeypatch):
         train(_model(), small_set, c2, tmp_path / "run", progress=False)
-    monkeypatch.setattr(loop, "train_step", real)
     ckpts = tmp_path / "run" / "checkpoints"
     assert sorted(p.name for p in ckpts.iterdir()) == ["epoch_001.json", "epoch_001.pt"]
     fp2 = checkpoint.read_meta(ckpts / "epoch_001.pt")["fingerprint"]
@@ -210,15 +221,7 @@ def test_retrain_with_another_config_that_crashes_leaves_no_final_model_of_the_o
     ``model.pt`` in place: if the new run dies, the directory holds the new config's checkpoints and
     log beside the old config's final model, and ``load_model`` silently returns the old weights."""
     train(_model(), small_set, _cfg(), tmp_path, progress=False)
-
-    def crash(recipe, batch, optimizer, where="training"):
-        if "epoch 2," in where:
-            raise RuntimeError(where)
-        return real(recipe, batch, optimizer, where=where)
-
-    real = loop.train_step
-    monkeypatch.setattr(loop, "train_step", crash)
-    with pytest.raises(RuntimeError, match="epoch 2, batch 0"):
+    with _crash_in_epoch_2(monkeypatch):
         train(_model(), small_set, _cfg(lr=3e-3), tmp_path, progress=False)
     fp = checkpoint.read_meta(tmp_path / "checkpoints" / "epoch_001.pt")["fingerprint"]
     assert not (tmp_path / "model.pt").exists() or checkpoint.read_meta(tmp_path / "model.pt")["fingerprint"] == fp
