@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import config, data, notebooks, pipeline
+from . import config, data
 from .validation import AadError
+
+if TYPE_CHECKING:
+    from .params import Params
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,40 +32,52 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _params(args: argparse.Namespace) -> dict:
-    params = config.load(args.params, args.set)
-    pipeline.check_params(params)
-    return params
+def _params(args: argparse.Namespace) -> Params:
+    """The typed, checked params of ``--params`` with the ``--set`` overrides (the one boundary)."""
+    return config.load_params(args.params, args.set)
 
 
 def _cmd_fetch(args: argparse.Namespace) -> None:
     print(data.fetch(args.name, args.root, download=args.download))
 
 
+# Each command imports what it runs, and only that: DVC's stages depend on exactly the modules their
+# command imports (tests/test_stage_dependencies.py), so `aad train` must not import a section.
+
 def _cmd_prepare(args: argparse.Namespace) -> None:
+    from . import pipeline
+
     print(pipeline.prepare_data(_params(args)))
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
+    from . import pipeline
+
     params = _params(args)
-    print(pipeline.train_method(params, args.method, args.seed if args.seed is not None else params["seed"],
+    print(pipeline.train_method(params, args.method, args.seed if args.seed is not None else params.seed,
                                 resume=not args.restart))
 
 
 def _cmd_train_purifier(args: argparse.Namespace) -> None:
-    print(pipeline.train_purifier(_params(args), args.variant, resume=not args.restart))
+    from .sections.compression import purifiers
+
+    print(purifiers.train_purifier(_params(args), args.variant, resume=not args.restart))
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
+    from . import pipeline
+
     params = _params(args)
-    out = pipeline.evaluate_method(params, args.method, args.seed if args.seed is not None else params["seed"])
+    out = pipeline.evaluate_method(params, args.method, args.seed if args.seed is not None else params.seed)
     print(out)
 
 
 def _cmd_notebook(args: argparse.Namespace) -> None:
+    from . import notebooks
+
     params = _params(args)
-    out = f"{params['reports']['dir']}/notebooks"
-    print(notebooks.run(args.name, out, {"params_path": args.params, "overrides": args.set}, progress=params["progress"]))
+    out = params.reports.path / "notebooks"
+    print(notebooks.run(args.name, out, {"params_path": args.params, "overrides": args.set}, progress=params.progress))
 
 
 def _cmd_profile(args: argparse.Namespace) -> None:

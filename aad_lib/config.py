@@ -11,12 +11,15 @@ from __future__ import annotations
 import copy
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from .files import atomic_write_text
 from .validation import AadError, choose
+
+if TYPE_CHECKING:
+    from .params import Params
 
 PROFILES_DIR = Path("profiles")
 PARAMS = Path("params.yaml")
@@ -76,6 +79,17 @@ def load(path: str | Path = PARAMS, overrides: list[str] | None = None, root: st
     for item in overrides or []:
         params = apply_override(params, item)
     validate(params, resolve_profile("default", root))
+    return params
+
+
+def load_params(path: str | Path = PARAMS, overrides: list[str] | None = None, root: str | Path | None = None) -> Params:
+    """:func:`load`, parsed into the typed :class:`~aad_lib.params.Params` and checked against the
+    registries (:func:`aad_lib.pipeline.check_params`): the one boundary every entry point crosses."""
+    from .params import parse
+    from .pipeline import check_params
+
+    params = parse(load(path, overrides, root))
+    check_params(params)
     return params
 
 

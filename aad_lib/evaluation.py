@@ -13,45 +13,17 @@ last-iterate numbers of torchattacks/ART at the full cost.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-from pathlib import Path
-
 import pandas as pd
 import torch
 from torch import nn
 
 from .attacks import fgsm, pgd_trajectory
+from .attacks.columns import Column
+from .eval_config import EvalConfig
 from .losses import pair_distances, true_class_confidence
-from .files import atomic_write_text
 from .runtime import derive_seed, generator
-from .validation import check_count, check_eps, check_images, check_labels, check_positive
-
-
-@dataclass
-class EvalConfig:
-    """The paper's MNIST protocol by default: eps 0.3, step 0.01, random start, CW kappa 50."""
-
-    eps: float = 0.3
-    alpha: float = 0.01
-    pgd_steps: list[int] = field(default_factory=lambda: [10, 20, 40, 100])
-    cw_steps: list[int] = field(default_factory=lambda: [10, 20, 40, 100])
-    kappa: float = 50.0
-    random_start: bool = True
-    batch_size: int = 500
-    seed: int = 0
-    stop_when_fooled: bool = True
-
-    def __post_init__(self) -> None:
-        check_eps(self.eps)
-        check_positive(self.alpha, "alpha")
-        check_count(self.batch_size, "batch_size", 1)
-        for k in [*self.pgd_steps, *self.cw_steps]:
-            check_count(k, "attack steps", 1)
-
-    def columns(self) -> list[str]:
-        return (["Clean", "FGSM"] + [f"PGD-{k}" for k in sorted(self.pgd_steps)]
-                + [f"CW-{k}" for k in sorted(self.cw_steps)])
+from .intervals import wilson_interval
+from .validation import check_images, check_labels
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: EvalConfig | None = None,
@@ -88,7 +60,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: EvalConfig
                 logits, _ = pgd_trajectory(model, xb, yb, cfg.eps, cfg.alpha, steps, cfg.random_start,
                                            loss=loss, kappa=cfg.kappa, generator=gen,
                                            stop_when_fooled=cfg.stop_when_fooled)
-                attacked.update({f"{'PGD' if loss == 'ce' else 'CW'}-{k}": v for k, v in logits.items()})
+                attacked.update({str(Column("PGD" if loss == "ce" else "CW", k)): v for k, v in logits.items()})
             parts.append(_records(clean, attacked, yb.cpu(), start))
     finally:
         model.train(was_training)
@@ -109,17 +81,6 @@ def _records(clean: torch.Tensor, attacked: dict[str, torch.Tensor], y: torch.Te
     return pd.DataFrame(columns)
 
 
-def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """95% Wilson score interval of a binomial proportion (robust near 0 and 1)."""
-    if n == 0:
-        return float("nan"), float("nan")
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
 def summarize(records: pd.DataFrame, columns: list[str]) -> dict[str, dict[str, float]]:
     """Accuracy, sample count and 95% Wilson interval per column (fractions in [0, 1])."""
     out = {}
@@ -129,11 +90,3 @@ def summarize(records: pd.DataFrame, columns: list[str]) -> dict[str, dict[str, 
         lo, hi = wilson_interval(k, n)
         out[col] = {"accuracy": k / n, "n": n, "ci_low": lo, "ci_high": hi}
     return out
-
-
-def write_table(table: pd.DataFrame, path_stem: str | Path, floatfmt: str = ".2f") -> None:
-    """Write ``<stem>.csv`` and ``<stem>.md`` atomically (the suffix is appended, so a stem with a
-    dot such as ``table_eps0.3`` keeps it)."""
-    stem = Path(path_stem)
-    atomic_write_text(stem.parent / f"{stem.name}.csv", table.to_csv(float_format="%.4f"))
-    atomic_write_text(stem.parent / f"{stem.name}.md", table.to_markdown(floatfmt=floatfmt) + "\n")

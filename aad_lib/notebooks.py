@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .validation import AadError, choose
+
+if TYPE_CHECKING:
+    from .params import Params
 
 NOTEBOOK_DIR = Path("notebooks")
 
@@ -43,10 +46,10 @@ def run(name: str, output_dir: str | Path = "reports/notebooks", parameters: dic
 
 @dataclass
 class Context:
-    """What every notebook starts from: the checked params, the reports folder, the device and the
-    first ``evaluate.samples`` test images (the ones every model was evaluated on)."""
+    """What every notebook starts from: the typed, checked params, the reports folder, the device
+    and the first ``evaluate.samples`` test images (the ones every model was evaluated on)."""
 
-    params: dict[str, Any]
+    params: Params
     out: Path
     device: Any
     x: Any
@@ -57,20 +60,8 @@ class Context:
         from .pipeline import model_dir
         from .training import load_model
 
-        seed = self.params["analysis"]["figure_seed"] if seed is None else seed
+        seed = self.params.analysis.figure_seed if seed is None else seed
         return load_model(model_dir(method, seed) / "model.pt", self.device)
-
-    def paper_records(self, method: str, attack: str, seeds: list[int] | None = None) -> dict[int, Any]:
-        """Evaluation records of ``method`` per seed, their ``conf:``/``pair:`` columns of
-        ``attack`` at its last iterate (the AALP paper's adversarial examples; see
-        :func:`aad_lib.analysis.with_last_iterate`): the accuracy columns are the evaluation's."""
-        from .analysis import with_last_iterate
-        from .pipeline import eval_config
-        from .results import read_records
-
-        cfg = eval_config(self.params)
-        return {s: with_last_iterate(r, self.model(method, s), self.x, self.y, cfg, attack)
-                for s, r in read_records(self.params, method, seeds).items()}
 
     def analysis_model(self, name: str) -> Any:
         """A trained method (seed ``analysis.figure_seed``) or ``timm:<name>`` with its pretrained
@@ -81,26 +72,9 @@ class Context:
 
         return models.create(name, num_classes=1000, in_channels=3, size=299, pretrained=True).to(self.device).eval()
 
-    def attention_inputs(self) -> tuple[Any, Any, Any]:
-        """Images, labels and ground-truth object masks for the ARP analysis (``attention``
-        params): the evaluated test images with their stroke masks, or ILSVRC validation images
-        with the union of their bounding boxes."""
-        from .attention.study import stroke_masks
-
-        a = self.params["attention"]
-        if a["analysis_data"] == "eval":
-            return self.x, self.y, stroke_masks(self.x, a["stroke_threshold"])
-        from .imagenet_boxes import load_val_with_boxes
-
-        i = a["imagenet"]
-        data = load_val_with_boxes(i["images"], i["annotations"], i["synsets"], size=i["size"], n=i["samples"])
-        return data.x.to(self.device), data.y.to(self.device), data.masks.to(self.device)
-
     def has(self, method: str) -> bool:
-        """Whether ``dvc repro`` trains ``method`` (in either run group)."""
-        from .pipeline import method_seeds
-
-        return bool(method_seeds(self.params, method))
+        """Whether ``dvc repro`` trains ``method`` (in any run group)."""
+        return bool(self.params.run.seeds_of(method))
 
 
 def setup(params_path: str = "params.yaml", overrides: list[str] | None = None, reports_dir: str | None = None) -> Context:
@@ -108,13 +82,13 @@ def setup(params_path: str = "params.yaml", overrides: list[str] | None = None, 
     from . import config, pipeline
     from .runtime import pick_device
 
-    params = config.load(params_path, overrides)
-    pipeline.check_params(params)
-    device = pick_device(params["device"])
+    params = config.load_params(params_path, overrides)
+    device = pick_device(params.device)
     test = pipeline.load_split(params, "test")
-    x, y = test.tensors(device, params["evaluate"]["samples"] or len(test))
-    out = Path(reports_dir or params["reports"]["dir"])
-    print(f"profile {params.get('profile', '?')!r}: dataset {params['data']['name']}, model {params['model']['name']}, "
-          f"methods {params['run']['methods']} x seeds {params['run']['seeds']}, extra {params['run']['extra_methods']} x "
-          f"seeds {params['run']['extra_seeds']}, {x.shape[0]} test images, device {device}")
+    x, y = test.tensors(device, params.evaluate.samples or len(test))
+    out = Path(reports_dir) if reports_dir else params.reports.path
+    run = params.run
+    print(f"profile {params.profile!r}: dataset {params.data.name}, model {params.model.name}, "
+          f"methods {list(run.methods)} x seeds {list(run.seeds)}, extra {list(run.extra_methods)} x "
+          f"seeds {list(run.extra_seeds)}, {x.shape[0]} test images, device {device}")
     return Context(params, out, device, x, y)

@@ -9,10 +9,11 @@ from typing import Any
 import pandas as pd
 
 from .pipeline import eval_dir, method_seeds, run_pairs
+from .params import Params
 from .validation import AadError
 
 
-def read_summaries(params: dict[str, Any], group: str | None = "main") -> dict[tuple[str, int], dict[str, Any]]:
+def read_summaries(params: Params, group: str | None = "main") -> dict[tuple[str, int], dict[str, Any]]:
     """All evaluation summaries of the group's methods and seeds that exist (None: both groups)."""
     found = {}
     for method, seed in run_pairs(params, group):
@@ -22,13 +23,13 @@ def read_summaries(params: dict[str, Any], group: str | None = "main") -> dict[t
     return found
 
 
-def read_eval_seconds(params: dict[str, Any], method: str, seed: int) -> float:
+def read_eval_seconds(params: Params, method: str, seed: int) -> float:
     """Evaluation wall time of one model (``timing.json``; NaN if it was not evaluated)."""
     path = eval_dir(params, method, seed) / "timing.json"
     return json.loads(path.read_text())["seconds"] if path.exists() else float("nan")
 
 
-def read_records(params: dict[str, Any], method: str, seeds: list[int] | None = None) -> dict[int, pd.DataFrame]:
+def read_records(params: Params, method: str, seeds: list[int] | None = None) -> dict[int, pd.DataFrame]:
     """Per-sample evaluation records of ``method``, one table per seed that was evaluated."""
     seeds = method_seeds(params, method) if seeds is None else seeds
     if not seeds:

@@ -15,7 +15,7 @@ from torch import nn
 
 from aad_lib import attacks, data, models
 from aad_lib.evaluation import EvalConfig, evaluate
-from aad_lib.training import RECIPES, AttackSpec, TrainConfig, make_optimizer, recipes, train, train_step
+from aad_lib.training import AttackSettings, TrainConfig, make_optimizer, recipes, train, train_step
 
 from . import peers
 from .timer import Timing, measure, measure_together
@@ -129,16 +129,16 @@ def training_step_rows(s: Setup, methods: list[str] | None = None, attack_steps:
     steps plus one forward+backward per image the loss sees (1 for standard/Madry, 2 for the
     clean+adversarial methods)."""
     rows = []
-    for method in methods or sorted(RECIPES):
+    for method in methods or sorted(recipes.classifier_recipes()):  # a purifier has no classifier step to time
         model = s.fresh_model()
         cfg = TrainConfig(method=method, epochs=1, batch_size=s.batch,
-                          attack=AttackSpec(s.eps, s.eps / 2, attack_steps if recipes.NEEDS_ATTACK[method] else 0))
+                          attack=AttackSettings(s.eps, s.eps / 2, attack_steps if recipes.get(method).needs_attack else 0))
         optimizer = make_optimizer(model, cfg)
         recipe = recipes.get(method)
         g = torch.Generator(device=s.device).manual_seed(0)
         batch = recipes.Batch(model, s.x, s.y, cfg.attack, cfg.options, g)
         loss_passes = 2 if method in {"alp", "alp+gd", "alp+aw", "aalp", "trades"} else 1
-        passes = loss_passes + (attack_steps if recipes.NEEDS_ATTACK[method] else 0)
+        passes = loss_passes + (attack_steps if recipes.get(method).needs_attack else 0)
         model.train()
         t = s.time_together({"floor": floor(model, s.x, s.y, passes), "ours": lambda: train_step(recipe, batch, optimizer)})
         rows.append({**s.describe(), "operation": f"train step: {method}", **timed("floor", t["floor"]),
@@ -176,7 +176,7 @@ def epoch_rows(device: torch.device, repeats: int, batch: int = 50, steps: int =
     full = data.load("mnist5k", data_root(), "train")
     ds = data.ImageTensorDataset(full.images[:limit], full.labels[:limit], "mnist5k", "train")
     x_all, y_all = ds.tensors(device)
-    cfg = TrainConfig(method="madry", epochs=1, batch_size=batch, attack=AttackSpec(0.3, 0.15, steps))
+    cfg = TrainConfig(method="madry", epochs=1, batch_size=batch, attack=AttackSettings(0.3, 0.15, steps))
 
     def ours() -> None:
         with tempfile.TemporaryDirectory() as out:

@@ -18,7 +18,7 @@ from aad_lib import data
 from aad_lib.evaluation import EvalConfig
 from aad_lib.files import atomic_write_text
 from aad_lib.runtime import pick_device
-from aad_lib.training import AttackSpec, TrainConfig, load_model, train
+from aad_lib.training import AttackSettings, TrainConfig, load_model, train
 from aad_lib.validation import AadError
 
 from . import cases, report
@@ -87,7 +87,7 @@ def _table_inputs(quick: bool, device: torch.device) -> tuple[dict[str, nn.Modul
     for method, epochs in (("standard", 1 if quick else 3), ("madry", 1 if quick else 4)):
         _say(f"training {method} for the table timing ({epochs} epochs)")
         model = cases.lenet(device)
-        cfg_t = TrainConfig(method=method, epochs=epochs, batch_size=50, attack=AttackSpec(0.3, 0.15, 3),
+        cfg_t = TrainConfig(method=method, epochs=epochs, batch_size=50, attack=AttackSettings(0.3, 0.15, 3),
                             eps_warmup_epochs=0 if quick else 2)
         with tempfile.TemporaryDirectory() as d:
             train(model, train_set, cfg_t, d, device=device, progress=False)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from aad_lib import analysis
+from aad_lib.sections.aalp import analysis
 from aad_lib.validation import AadError
 
 

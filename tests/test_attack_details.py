@@ -81,3 +81,16 @@ def test_kl_objective_hand_case_softmax_over_classes_without_warning():
     p2 = torch.full((2, 2), 0.5)
     # rows: q_0 = (0.75, 0.25) -> 0.5 ln(4/3); q_1 = (0.5, 0.5) -> 0; total 0.5 ln(4/3) = 0.1438410
     assert objectives.kl_from(z2, p2).item() == pytest.approx(0.5 * math.log(4 / 3), rel=1e-6)
+
+
+def test_fgsm_at_eps_zero_returns_the_clean_images_and_trades_without_steps_stays_in_the_ball(tiny_model, digits):
+    """Two edge cases the registry-wide contract found: FGSM used to refuse eps 0 (it handed
+    alpha = eps to PGD), and TRADES' attack with no step returned its noisy start, up to ~0.004
+    away from x, outside a smaller ball."""
+    from aad_lib.attacks import fgsm, trades_attack
+
+    x, y = digits
+    assert torch.equal(fgsm(tiny_model, x, y, 0.0), x)
+    start = trades_attack(tiny_model, x, eps=0.001, alpha=0.001, steps=0, generator=torch.Generator().manual_seed(0))
+    assert (start - x).abs().max() <= 0.001 + 1e-7 and 0 <= start.min() and start.max() <= 1
+    assert not torch.equal(start, x)  # still the random start, only projected

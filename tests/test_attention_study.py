@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from aad_lib import attacks
-from aad_lib.attention import statistics, study
+from aad_lib.sections.arp import statistics, study
 from aad_lib.validation import AadError
 
 

@@ -42,3 +42,19 @@ def test_bench_refuses_unknown_variant(tmp_path):
     out = subprocess.run(["aad", "bench", "--variants", "fp8", "--out", str(tmp_path)], cwd=ROOT,
                          capture_output=True, text=True)
     assert out.returncode == 2 and "unknown variant 'fp8'" in out.stderr
+
+
+def test_training_step_rows_time_every_classifier_recipe_and_skip_the_purifier():
+    """The full bench's training rows walk the recipe registry: every recipe that trains a
+    classifier gets a row, and the ComDefend purifier (which a classifier step cannot call; it
+    crashed `aad bench` before) none. Tiny batch, one repeat: only that it runs is tested."""
+    import torch
+
+    from aad_lib.training import recipes
+    from benchmarks.cases import Setup, training_step_rows
+
+    rows = training_step_rows(Setup("lenet_small", batch=4, steps=1, device=torch.device("cpu"), repeats=1),
+                              attack_steps=1)
+    assert [r["operation"] for r in rows] == [f"train step: {m}" for m in sorted(recipes.classifier_recipes())]
+    assert "comdefend" not in recipes.classifier_recipes() and recipes.get("comdefend").trains == "purifier"
+    assert all(r["ours_s"] > 0 and r["floor_s"] > 0 for r in rows)

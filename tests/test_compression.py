@@ -9,9 +9,11 @@ from aad_lib import attacks, integrity
 from aad_lib.attacks.bpda import BPDADefended
 from aad_lib.data import ImageTensorDataset
 from aad_lib.defenses import CPU_PROFILE, ComDefend, Defended, hflip, make
-from aad_lib.defenses import adaptive, study
+from aad_lib.defenses import adaptive
+from aad_lib.sections.compression import study
 from aad_lib.training import TrainConfig, recipes, train
 from aad_lib.validation import AadError
+from aad_lib.attacks.settings import AttackSettings
 
 
 class Alternating(nn.Module):
@@ -154,7 +156,7 @@ def test_comdefend_recipe_trains_through_the_loop(tmp_path, digits, purifier):
     assert {"loss_mse", "loss_code", "test_psnr", "test_mse"} <= set(log[0])
     assert log[1]["loss_mse"] < log[0]["loss_mse"]
     assert (tmp_path / "cd" / "model.pt").exists()
-    assert recipes.NEEDS_ATTACK["comdefend"] is False
+    assert recipes.get("comdefend").needs_attack is False and recipes.get("comdefend").trains == "purifier"
     assert cfg.options == {"comdefend_lambda": 1e-4}
 
 
@@ -162,7 +164,7 @@ def test_standard_flip_recipe_flips_about_half(tiny_model, digits):
     x, y = digits
     seen = []
     hook = tiny_model.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach()))
-    batch = recipes.Batch(tiny_model, x, y, recipes.AttackSpec(0.3, 0.1, 1), {}, torch.Generator().manual_seed(0))
+    batch = recipes.Batch(tiny_model, x, y, AttackSettings(0.3, 0.1, 1), {}, torch.Generator().manual_seed(0))
     out = recipes.get("standard+flip")(batch)
     hook.remove()
     flipped = [(seen[0][i] == x[i].flip(-1)).all() and not (seen[0][i] == x[i]).all() for i in range(len(x))]
@@ -215,7 +217,7 @@ def test_transfer_flag_and_naive_gradients_of_a_codec(tiny_model, digits):
 def test_greybox_and_adaptive_records_on_a_real_model(tiny_model, digits, purifier):
     x, y = digits
     x, y = x[:16], y[:16]
-    s = study.AttackSettings(eps=0.3, alpha=0.1, steps=3, bim_steps=2, overshoot=0.02, max_iter=5)
+    s = study.CompressionAttacks(AttackSettings(eps=0.3, alpha=0.1, steps=3), bim_steps=2, overshoot=0.02, max_iter=5)
     defenses = {"no defense": make("none"), "1-bit": make("bitdepth", bits=1), "ComDefend (res_encoder)": purifier}
     grey, adv = study.greybox_records(tiny_model, x, y, defenses, s, draws=2)
     assert list(adv) == s.columns() and all(a.shape == x.shape for a in adv.values())

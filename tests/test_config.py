@@ -2,6 +2,8 @@ import pytest
 import yaml
 
 from aad_lib import config, pipeline
+from aad_lib.params import parse
+from aad_lib.sections.compression import purifiers
 from aad_lib.validation import AadError
 
 from .conftest import ROOT
@@ -16,8 +18,8 @@ def test_params_yaml_is_the_resolved_active_profile():
 def test_every_profile_resolves_and_validates(name):
     params = config.resolve_profile(name, ROOT)
     for method in params["run"]["methods"]:
-        pipeline.train_config(params, method, 0)
-    pipeline.eval_config(params)
+        pipeline.train_config(parse(params), method, 0)
+    pipeline.eval_config(parse(params))
 
 
 def test_unknown_key_gets_a_did_you_mean():
@@ -41,11 +43,11 @@ def test_method_settings_are_checked():
     params = config.resolve_profile("default", ROOT)
     params["methods"]["alp"] = {"alp_wieght": 1.0}
     with pytest.raises(AadError, match="Did you mean 'alp_weight'"):
-        pipeline.train_config(params, "alp", 0)
+        pipeline.train_config(parse(params), "alp", 0)
     with pytest.raises(AadError, match="unknown training method 'madri'. Did you mean 'madry'"):
-        pipeline.train_config(params, "madri", 0)
+        pipeline.train_config(parse(params), "madri", 0)
     params["methods"]["madry"] = {"epochs": 2, "attack": {"steps": 3}}
-    cfg = pipeline.train_config(params, "madry", 0)
+    cfg = pipeline.train_config(parse(params), "madry", 0)
     assert cfg.epochs == 2 and cfg.attack.steps == 3 and cfg.attack.eps == 0.3
 
 
@@ -56,7 +58,7 @@ def test_paper_profile_uses_the_papers_mnist_settings():
 
     params = config.resolve_profile("paper", ROOT)
     expected = PAPER_SETTINGS[params["data"]["name"]]
-    cfg = pipeline.train_config(params, "madry", 0)
+    cfg = pipeline.train_config(parse(params), "madry", 0)
     assert asdict(cfg.attack) == asdict(expected["attack"])
     assert (params["model"]["name"], cfg.optimizer, cfg.lr) == (expected["model"], expected["optimizer"], expected["lr"])
 
@@ -64,22 +66,22 @@ def test_paper_profile_uses_the_papers_mnist_settings():
 def test_named_variants_pick_a_recipe_and_are_checked():
     params = config.resolve_profile("default", ROOT)
     params["methods"]["aalp-l3"] = {"recipe": "aalp", "alp_weight": 3.0}
-    cfg = pipeline.train_config(params, "aalp-l3", 1)
+    cfg = pipeline.train_config(parse(params), "aalp-l3", 1)
     assert cfg.method == "aalp" and cfg.options["alp_weight"] == 3.0 and cfg.seed == 1
     params["methods"]["bad"] = {"recipe": "aalpp"}
     with pytest.raises(AadError, match="Did you mean 'aalp'"):
-        pipeline.train_config(params, "bad", 0)
+        pipeline.train_config(parse(params), "bad", 0)
     params["run"]["extra_methods"] = ["aalp-l33"]
     with pytest.raises(AadError, match="Did you mean 'aalp-l3'"):
-        pipeline.check_params(params)
+        pipeline.check_params(parse(params))
 
 
 def test_check_params_refuses_an_analysis_attack_that_is_not_evaluated():
     params = config.resolve_profile("smoke", ROOT)
-    pipeline.check_params(params)
+    pipeline.check_params(parse(params))
     params["analysis"]["attack"] = "PGD-40"  # smoke evaluates PGD-2 and PGD-5 only
     with pytest.raises(AadError, match="analysis.attack"):
-        pipeline.check_params(params)
+        pipeline.check_params(parse(params))
 
 
 def test_method_names_with_dots_are_refused_before_dvc_sees_them():
@@ -87,7 +89,7 @@ def test_method_names_with_dots_are_refused_before_dvc_sees_them():
     params["methods"]["aalp-l0.5"] = {"recipe": "aalp", "alp_weight": 0.5}
     params["run"]["extra_methods"] = ["aalp-l0.5"]
     with pytest.raises(AadError, match="must not contain '.'.*'aalp-l0p5'"):
-        pipeline.check_params(params)
+        pipeline.check_params(parse(params))
 
 
 @pytest.mark.parametrize("key, value, message", [
@@ -105,17 +107,17 @@ def test_attention_settings_are_checked(key, value, message):
 def _assert_refused(section, key, value, message):
     """The default profile passes; with ``section.key = value`` check_params refuses it with ``message``."""
     params = config.resolve_profile("default", ROOT)
-    pipeline.check_params(params)
+    pipeline.check_params(parse(params))
     params[section][key] = value
     with pytest.raises(AadError, match=message):
-        pipeline.check_params(params)
+        pipeline.check_params(parse(params))
 
 
 def test_arp_models_form_their_own_run_group():
     params = config.resolve_profile("default", ROOT)
-    assert pipeline.run_pairs(params, "attention") == [("arp", 0), ("arp-pgd", 0)]
-    assert ("arp", 0) in pipeline.run_pairs(params, None) and ("arp", 0) not in pipeline.run_pairs(params, "extra")
-    assert pipeline.train_config(params, "arp-pgd", 0).options == {"arp_alpha": 8.0, "arp_beta": 4.0, "arp_gamma": 1.0}
+    assert pipeline.run_pairs(parse(params), "attention") == [("arp", 0), ("arp-pgd", 0)]
+    assert ("arp", 0) in pipeline.run_pairs(parse(params), None) and ("arp", 0) not in pipeline.run_pairs(parse(params), "extra")
+    assert pipeline.train_config(parse(params), "arp-pgd", 0).options == {"arp_alpha": 8.0, "arp_beta": 4.0, "arp_gamma": 1.0}
 
 
 @pytest.mark.parametrize("key, value, message", [
@@ -135,10 +137,10 @@ def test_compression_settings_are_checked(key, value, message):
 
 def test_comdefend_is_trained_by_the_shared_loop_with_its_own_settings():
     params = config.resolve_profile("default", ROOT)
-    cfg = pipeline.purifier_config(params)
+    cfg = purifiers.purifier_config(parse(params))
     assert (cfg.method, cfg.batch_size, cfg.lr, cfg.options) == ("comdefend", 20, 1e-3, {"comdefend_lambda": 1e-4})
-    spec = pipeline.purifier_spec(params, "res_encoder")
+    spec = purifiers.purifier_spec(parse(params), "res_encoder")
     assert spec["in_channels"] == 1 and spec["sigma"] == 20.0 and spec["test_sigma"] == 1.0
-    assert str(pipeline.purifier_dir(params, "plain")) == "models/comdefend-plain/seed0"
+    assert str(purifiers.purifier_dir(parse(params), "plain")) == "models/comdefend-plain/seed0"
     with pytest.raises(AadError, match="ComDefend variant"):
-        pipeline.purifier_spec(params, "fancy")
+        purifiers.purifier_spec(parse(params), "fancy")

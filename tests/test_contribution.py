@@ -6,8 +6,10 @@ import torch
 from torch import nn
 
 from aad_lib import contribution
+from aad_lib.sections.aalp import contributions
 from aad_lib.training import recipes
 from aad_lib.validation import AadError
+from aad_lib.attacks.settings import AttackSettings
 
 
 class TwoFeatureNet(nn.Module):
@@ -81,10 +83,10 @@ def test_dataset_contributions_average_over_batches():
 def test_high_contribution_counts_and_top_share():
     c = {"flat": torch.ones(10), "peaked": torch.tensor([0.0] * 8 + [5.0, 5.0])}
     # pooled: 8 zeros, 10 ones, 2 fives; 90% quantile = 1 + 0.1 * (5 - 1) = 1.4: only peaked's fives exceed it
-    assert contribution.high_contribution_counts(c, 0.9) == {"flat": 0, "peaked": 2}
-    assert contribution.top_share(c["peaked"], 0.2) == pytest.approx(1.0)
-    assert contribution.top_share(c["flat"], 0.2) == pytest.approx(0.2)
-    assert math.isnan(contribution.top_share(torch.zeros(4)))
+    assert contributions.high_contribution_counts(c, 0.9) == {"flat": 0, "peaked": 2}
+    assert contributions.top_share(c["peaked"], 0.2) == pytest.approx(1.0)
+    assert contributions.top_share(c["flat"], 0.2) == pytest.approx(0.2)
+    assert math.isnan(contributions.top_share(torch.zeros(4)))
 
 
 @pytest.mark.parametrize("method", ["standard+gd", "madry+gd", "alp+gd", "aalp"])
@@ -92,8 +94,8 @@ def test_guided_recipes_train_only_the_kept_features(method, tiny_model, digits)
     """One step of a Guided-Dropout method leaves the head columns of dropped features untouched."""
     x, y = digits
     model = tiny_model.train()
-    spec = recipes.AttackSpec(0.3, 0.1, 1)
-    batch = recipes.Batch(model, x, y, spec, dict(recipes.OPTIONS[method]), torch.Generator().manual_seed(0))
+    spec = AttackSettings(0.3, 0.1, 1)
+    batch = recipes.Batch(model, x, y, spec, dict(recipes.get(method).options), torch.Generator().manual_seed(0))
     out = recipes.get(method)(batch)
     out.loss.backward()
     dead_columns = model.head.weight.grad.abs().sum(0) == 0
@@ -125,18 +127,18 @@ def test_high_contribution_counts_default_quantile_and_its_bounds():
     """The default quantile is 0.9; quantiles 0 and 1 (outside the open interval) are refused."""
     c = {"flat": torch.ones(10), "peaked": torch.tensor([0.0] * 8 + [5.0, 5.0])}
     # default 0.9: pooled threshold 1 + 0.1 * (5 - 1) = 1.4 (as in the case above)
-    assert contribution.high_contribution_counts(c) == {"flat": 0, "peaked": 2}
+    assert contributions.high_contribution_counts(c) == {"flat": 0, "peaked": 2}
     for q in (0.0, 1.0):
         with pytest.raises(AadError, match=r"quantile must be in \(0, 1\)"):
-            contribution.high_contribution_counts(c, q)
+            contributions.high_contribution_counts(c, q)
     # just inside the bounds is accepted: q = 0.01 -> threshold 0 (the 8 zeros fill the bottom 40%)
-    assert contribution.high_contribution_counts(c, 0.01) == {"flat": 10, "peaked": 2}
+    assert contributions.high_contribution_counts(c, 0.01) == {"flat": 10, "peaked": 2}
 
 
 def test_top_share_default_fraction_and_a_total_below_one():
     """Default fraction 0.1 takes the top round(0.1 * n) features; a total in (0, 1) is a share, not NaN."""
     peaked = torch.tensor([0.0] * 8 + [5.0, 5.0])
     # k = round(0.1 * 10) = 1: 5 / (5 + 5) = 0.5
-    assert contribution.top_share(peaked) == 0.5
+    assert contributions.top_share(peaked) == 0.5
     # total 0.25 + 0.125 + 0.125 = 0.5 (exact in binary); k = max(1, round(0.3)) = 1: 0.25 / 0.5 = 0.5
-    assert contribution.top_share(torch.tensor([0.125, 0.25, 0.125])) == 0.5
+    assert contributions.top_share(torch.tensor([0.125, 0.25, 0.125])) == 0.5

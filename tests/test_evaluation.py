@@ -4,7 +4,9 @@ import pandas as pd
 import pytest
 import torch
 
-from aad_lib.evaluation import EvalConfig, evaluate, summarize, wilson_interval, write_table
+from aad_lib.evaluation import EvalConfig, evaluate, summarize
+from aad_lib.intervals import wilson_interval
+from aad_lib.tables import write_table
 
 
 def test_wilson_interval_hand_case():

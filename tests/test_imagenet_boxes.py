@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from aad_lib.imagenet_boxes import (Annotation, Box, ImageNetBoxes, box_mask, load_val_with_boxes,
+from aad_lib.sections.arp.imagenet_boxes import (Annotation, Box, ImageNetBoxes, box_mask, load_val_with_boxes,
                                     parse_annotation, read_synsets)
 from aad_lib.validation import AadError
 

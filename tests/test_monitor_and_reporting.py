@@ -6,8 +6,8 @@
   rows against a recomputation from the epoch checkpoints);
 - ``loop._describe``: the one-line epoch summary, direct and as printed by ``train(progress=True)``;
 - ``recipes.describe_attack``: the training attack in words;
-- ``evaluation.write_table``: both files' exact bytes, written through the atomic writer;
-- ``contribution.summary_table`` / ``high_count_column``: a hand-computed two-row table;
+- ``tables.write_table``: both files' exact bytes, written through the atomic writer;
+- ``contributions.summary_table`` / ``high_count_column``: a hand-computed two-row table;
 - ``analysis.epoch_contributions``: Eq. 5 per epoch on a hand-computable two-feature model.
 """
 from __future__ import annotations
@@ -25,13 +25,15 @@ import torch.nn.functional as F
 from torch import nn
 
 import aad_lib.attacks
-from aad_lib import analysis, contribution, data, evaluation
+from aad_lib import data, tables
+from aad_lib.sections.aalp import analysis, contributions
 from aad_lib.attacks import pgd
 from aad_lib.contribution import dataset_contributions
 from aad_lib.data import ImageTensorDataset
 from aad_lib.runtime import generator
 from aad_lib.training import TrainConfig, epoch_models, loop, recipes, train
 from aad_lib.validation import AadError
+from aad_lib.attacks.settings import AttackSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -273,12 +275,12 @@ def test_describe_exact_text(case):
 # ---------------------------------------------------------------- describe_attack
 
 ATTACK_WORDS = {
-    "arp": ("arp", recipes.AttackSpec(0.3, 0.01, 40), "Step-LL + Iter-LL-2 eps 0.3"),
-    "arp ignores alpha and steps": ("arp", recipes.AttackSpec(0.031, 0.5, 7), "Step-LL + Iter-LL-2 eps 0.031"),
-    "trades": ("trades", recipes.AttackSpec(0.031, 0.007, 10), "PGD-10 on the KL eps 0.031 step 0.007"),
-    "madry": ("madry", recipes.AttackSpec(0.3, 0.01, 40), "PGD-40 eps 0.3 step 0.01"),
-    "alp": ("alp", recipes.AttackSpec(0.2, 0.05, 3), "PGD-3 eps 0.2 step 0.05"),
-    "arp-pgd trains on PGD": ("arp-pgd", recipes.AttackSpec(0.3, 0.1, 3), "PGD-3 eps 0.3 step 0.1"),
+    "arp": ("arp", AttackSettings(0.3, 0.01, 40), "Step-LL + Iter-LL-2 eps 0.3"),
+    "arp ignores alpha and steps": ("arp", AttackSettings(0.031, 0.5, 7), "Step-LL + Iter-LL-2 eps 0.031"),
+    "trades": ("trades", AttackSettings(0.031, 0.007, 10), "PGD-10 on the KL eps 0.031 step 0.007"),
+    "madry": ("madry", AttackSettings(0.3, 0.01, 40), "PGD-40 eps 0.3 step 0.01"),
+    "alp": ("alp", AttackSettings(0.2, 0.05, 3), "PGD-3 eps 0.2 step 0.05"),
+    "arp-pgd trains on PGD": ("arp-pgd", AttackSettings(0.3, 0.1, 3), "PGD-3 eps 0.3 step 0.1"),
 }
 
 
@@ -287,7 +289,7 @@ def test_describe_attack_exact_strings(case):
     """The training attack in words: ARP's Step-LL pair (eps only), TRADES' PGD on the KL, and
     plain PGD-k for every other adversarial recipe (arp-pgd included)."""
     name, spec, text = case
-    assert recipes.describe_attack(name, spec) == text
+    assert recipes.get(name).describe_attack(spec) == text
 
 
 # ---------------------------------------------------------------- write_table
@@ -307,17 +309,17 @@ def test_write_table_exact_csv_and_markdown(tmp_path, monkeypatch):
     .2f by default, one trailing newline), both through the atomic writer, creating the folder,
     leaving no temporary file, and replacing older files whole."""
     written = []
-    real = evaluation.atomic_write_text
+    real = tables.atomic_write_text
 
     def recorder(path, text):
         written.append(Path(path).name)
         return real(path, text)
 
-    monkeypatch.setattr(evaluation, "atomic_write_text", recorder)
+    monkeypatch.setattr(tables, "atomic_write_text", recorder)
     stem = tmp_path / "tables" / "table2"
     (tmp_path / "tables").mkdir()
     (tmp_path / "tables" / "table2.md").write_text("an older, longer table\n" * 20)
-    evaluation.write_table(_table(), stem)
+    tables.write_table(_table(), stem)
     assert written == ["table2.csv", "table2.md"]
     assert sorted(p.name for p in (tmp_path / "tables").iterdir()) == ["table2.csv", "table2.md"]
     assert (tmp_path / "tables" / "table2.csv").read_text() == CSV
@@ -333,7 +335,7 @@ def test_write_table_floatfmt_sets_markdown_only(tmp_path):
     """floatfmt changes the markdown digits (.3f: 0.004999 -> 0.005) but not the CSV's %.4f; a
     stem in a folder that does not exist yet is created."""
     stem = tmp_path / "new" / "deeper" / "t"
-    evaluation.write_table(_table(), stem, floatfmt=".3f")
+    tables.write_table(_table(), stem, floatfmt=".3f")
     assert (stem.parent / "t.csv").read_text() == CSV
     assert (stem.parent / "t.md").read_text() == (
         "| method   |   Clean |   PGD-40 |        n |\n"
@@ -345,7 +347,7 @@ def test_write_table_floatfmt_sets_markdown_only(tmp_path):
 def test_write_table_keeps_a_dot_in_the_stem(tmp_path):
     """``<stem>.csv`` appends the suffix: a stem such as ``table_eps0.3`` is not cut at its dot
     (``with_suffix`` would write ``table_eps0.csv``)."""
-    evaluation.write_table(_table(), tmp_path / "table_eps0.3")
+    tables.write_table(_table(), tmp_path / "table_eps0.3")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["table_eps0.3.csv", "table_eps0.3.md"]
     assert (tmp_path / "table_eps0.3.csv").read_text() == CSV
 
@@ -354,17 +356,17 @@ def test_write_table_keeps_a_dot_in_the_stem(tmp_path):
 
 def test_high_count_column_names():
     """The count column is named after the pooled quantile in percent."""
-    assert contribution.high_count_column() == "features above pooled q90"
-    assert contribution.high_count_column(0.75) == "features above pooled q75"
-    assert contribution.high_count_column(0.5) == "features above pooled q50"
+    assert contributions.high_count_column() == "features above pooled q90"
+    assert contributions.high_count_column(0.75) == "features above pooled q75"
+    assert contributions.high_count_column(0.5) == "features above pooled q50"
 
 
 def test_high_count_column_names_quantiles_off_the_binary_grid():
     """0.29 and 0.57 are the 29th and 57th percentiles; the name must say so (truncating the float
     product gave q28 and q56), and 0.999 is not 0.99."""
-    assert contribution.high_count_column(0.29) == "features above pooled q29"
-    assert contribution.high_count_column(0.57) == "features above pooled q57"
-    assert contribution.high_count_column(0.999) == "features above pooled q99.9"
+    assert contributions.high_count_column(0.29) == "features above pooled q29"
+    assert contributions.high_count_column(0.57) == "features above pooled q57"
+    assert contributions.high_count_column(0.999) == "features above pooled q99.9"
 
 
 CONTRIBUTIONS = {
@@ -393,7 +395,7 @@ def test_summary_table_hand_computed_default_quantile():
     and the count above the pooled q90 of both rows."""
     # pooled 20 values sorted: 0 x7 (idx 0-6), 1 x6 (7-12), 2 x3 (13-15), 3, 4, 5, 6 (idx 16-19);
     # q90 at position 0.9 * 19 = 17.1: 4 + 0.1 (5 - 4) = 4.1 -> raw {6}: 1, aalp {5}: 1
-    got = contribution.summary_table(CONTRIBUTIONS)
+    got = contributions.summary_table(CONTRIBUTIONS)
     expected = _expected_summary("features above pooled q90", [1, 1])
     pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-6)
 
@@ -403,7 +405,7 @@ def test_summary_table_count_is_strictly_above_the_pooled_quantile():
     it are not counted, and the column is renamed."""
     # q75 at position 0.75 * 19 = 14.25: between idx 14 and 15, both 2 -> threshold 2
     # raw above 2: {3, 4, 6} = 3 (with >= also its two 2s: 5); aalp above 2: {5} = 1 (>=: 2)
-    got = contribution.summary_table(CONTRIBUTIONS, quantile=0.75)
+    got = contributions.summary_table(CONTRIBUTIONS, quantile=0.75)
     expected = _expected_summary("features above pooled q75", [3, 1])
     pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-6)
 
@@ -411,7 +413,7 @@ def test_summary_table_count_is_strictly_above_the_pooled_quantile():
 def test_summary_table_refuses_a_quantile_outside_0_1():
     """The pooled quantile must lie strictly inside (0, 1)."""
     with pytest.raises(AadError, match=r"quantile must be in \(0, 1\), got 1\.0"):
-        contribution.summary_table(CONTRIBUTIONS, quantile=1.0)
+        contributions.summary_table(CONTRIBUTIONS, quantile=1.0)
 
 
 # ---------------------------------------------------------------- epoch_contributions by hand

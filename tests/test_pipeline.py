@@ -1,7 +1,6 @@
 """End to end: the smoke profile through the real DVC pipeline (every notebook via papermill),
 then bad inputs against the finished project must fail clearly and leave its results alone."""
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -10,31 +9,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from .conftest import ROOT
-
-COPY = ["aad_lib", "notebooks", "profiles", "dvc.yaml", "params.yaml", "data.dvc", ".dvc/config", ".dvcignore",
-        ".gitignore", "pyproject.toml"]
-
+from .conftest import ROOT, run_command
 
 def _run(cmd, cwd, check=True):
-    out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-    if check and out.returncode:
-        raise AssertionError(f"{cmd} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
-    return out
-
-
-@pytest.fixture(scope="module")
-def smoke_project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("project")
-    for name in COPY:
-        src, dst = ROOT / name, root / name
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, dst)
-    _run(["git", "init", "-q"], root)
-    _run(["aad", "data", "fetch", "mnist5k"], root)
-    _run(["aad", "profile", "use", "smoke"], root)
-    _run(["dvc", "repro"], root)
-    return root
+    return run_command(cmd, cwd, check)
 
 
 def test_every_notebook_is_thin_and_a_dvc_stage():

@@ -25,9 +25,10 @@ from aad_lib import attacks, models
 from aad_lib.attention import gradcam_and_logits
 from aad_lib.defenses.comdefend import CPU_PROFILE, ComDefend
 from aad_lib.training import recipes
+from aad_lib.attacks.settings import AttackSettings
 
 ATTACK_NAMES = ("pgd", "trades_attack", "iterated_step_ll", "least_likely")
-SPEC = recipes.AttackSpec(eps=0.3, alpha=0.1, steps=2)  # random start (the default)
+SPEC = AttackSettings(eps=0.3, alpha=0.1, steps=2)  # random start (the default)
 N = 8
 
 
@@ -35,7 +36,8 @@ def test_every_registered_recipe_has_a_hand_test():
     """The registry is what this file covers: a new recipe needs its own test here."""
     assert sorted(recipes.RECIPES) == sorted(HAND_TESTED)
     # the attacks wrapped below are all the attacks the recipes module imports
-    imported = {n for n, v in vars(recipes).items() if getattr(v, "__module__", "").startswith("aad_lib.attacks")}
+    imported = {n for n, v in vars(recipes).items() if callable(v) and not isinstance(v, type)
+                and getattr(v, "__module__", "").startswith("aad_lib.attacks")}
     assert imported == set(ATTACK_NAMES)
 
 
@@ -76,7 +78,7 @@ class Run:
 
 
 def run(monkeypatch, name: str, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
-        options: dict, attack: recipes.AttackSpec = SPEC, seed: int = 7) -> Run:
+        options: dict, attack: AttackSettings = SPEC, seed: int = 7) -> Run:
     """Run recipe ``name`` with every attack it imports wrapped to keep its result."""
     calls: dict[str, list] = {n: [] for n in ATTACK_NAMES}
     inside = [False]
@@ -96,7 +98,7 @@ def run(monkeypatch, name: str, model: torch.nn.Module, x: torch.Tensor, y: torc
     handle = last.register_forward_pre_hook(lambda m, _inp: forwards.append((inside[0], m.training)))
     gen = torch.Generator().manual_seed(seed)
     state = gen.get_state()
-    assert set(options) == set(recipes.OPTIONS[name])  # every option of the recipe is set by the test
+    assert set(options) == set(recipes.get(name).options)  # every option of the recipe is set by the test
     try:
         out = recipes.RECIPES[name](recipes.Batch(model, x, y, attack, dict(options), gen))
     finally:
@@ -134,7 +136,7 @@ def in_ball(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> bool:
     return bool((x_adv - x).abs().max() <= eps + 1e-6 and x_adv.min() >= 0 and x_adv.max() <= 1)
 
 
-def recorded_pgd(r: Run, model, x, y, spec: recipes.AttackSpec = SPEC) -> torch.Tensor:
+def recorded_pgd(r: Run, model, x, y, spec: AttackSettings = SPEC) -> torch.Tensor:
     """The one PGD call of the recipe: it attacked this batch with the spec's eps/alpha/steps and a
     random start, i.e. it equals a fresh PGD run from the recipe's generator state."""
     assert r.counts() == {"pgd": 1}

@@ -4,6 +4,8 @@ import json
 import pytest
 
 from aad_lib import config, pipeline, tables
+from aad_lib.params import parse
+from aad_lib.sections.aalp import tables as aalp_tables
 
 from .conftest import ROOT
 
@@ -19,9 +21,10 @@ def _write(params, method, seed, accs, n=100):
 
 @pytest.fixture
 def params(tmp_path):
-    p = config.resolve_profile("default", ROOT)
-    p["reports"]["dir"] = str(tmp_path / "reports")
-    p["run"].update(methods=["alp", "aalp"], seeds=[0, 1], extra_methods=["aalp-lambda2"], extra_seeds=[0])
+    raw = config.resolve_profile("default", ROOT)
+    raw["reports"]["dir"] = str(tmp_path / "reports")
+    raw["run"].update(methods=["alp", "aalp"], seeds=[0, 1], extra_methods=["aalp-lambda2"], extra_seeds=[0])
+    p = parse(raw)
     _write(p, "alp", 0, {"Clean": 0.90, "PGD-40": 0.70})
     _write(p, "alp", 1, {"Clean": 0.92, "PGD-40": 0.74})
     _write(p, "aalp", 0, {"Clean": 0.88, "PGD-40": 0.80})
@@ -42,10 +45,10 @@ def test_accuracy_table_means_and_seed_range(params):
 
 def test_seed_accuracies_and_lambda_sweep(params):
     assert tables.seed_accuracies(params, "alp", "PGD-40") == pytest.approx([70.0, 74.0])
-    sweep = tables.lambda_sweep(params, "aalp")
+    sweep = aalp_tables.lambda_sweep(params, "aalp")
     assert sweep["lambda"].tolist() == [0.5, 0.5, 2.0] and sweep["PGD-40"].tolist() == pytest.approx([80.0, 76.0, 82.0])
     assert sweep["method"].tolist() == ["aalp", "aalp", "aalp-lambda2"]
-    table = tables.lambda_sweep_table(sweep, ["PGD-40"])
+    table = aalp_tables.lambda_sweep_table(sweep, ["PGD-40"])
     assert table.loc[0.5, "PGD-40: mean"] == pytest.approx(78.0) and table.loc[0.5, "PGD-40: count"] == 2
     assert table.loc[0.5, "PGD-40: uncertainty"] == "76.0-80.0 (2 seeds)"
     assert table.loc[2.0, "PGD-40: uncertainty"] == "[73.3, 88.3]"
@@ -83,7 +86,7 @@ def test_contribution_by_method_aggregates_seeds_beside_accuracy(params):
     import pandas as pd
 
     summary = pd.DataFrame({"method": ["alp", "alp", "aalp"], "seed": [0, 1, 0], "median": [1.0, 3.0, 5.0]})
-    table = tables.contribution_by_method(params, summary, "PGD-40")
+    table = aalp_tables.contribution_by_method(params, summary, "PGD-40")
     assert table.loc["alp", "median: mean"] == 2.0 and table.loc["alp", "median: max"] == 3.0
     assert table.loc["alp", "PGD-40 accuracy (%), mean"] == pytest.approx(72.0)
     assert table.loc["aalp", "PGD-40 accuracy (%), mean"] == pytest.approx(78.0)

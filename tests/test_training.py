@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from aad_lib import data, models
+from aad_lib.attacks.settings import AttackSettings
 from aad_lib.training import TrainConfig, checkpoint, load_model, loop, recipes, train
 from aad_lib.validation import AadError
 
@@ -336,23 +337,39 @@ def _assert_checkpoints_are(out_dir, epochs, reference_dir, expected_log, final)
     assert all(torch.equal(payload["model"][k], v) for k, v in final.state_dict().items())
 
 
-def test_recipe_decorator_registers_function_attack_flag_options_and_monitor(monkeypatch):
-    """@recipe fills the four registries: the function, needs_attack (default True), a copy of the
-    options ({} when none) and the monitor only when one is given."""
-    for registry in ("RECIPES", "NEEDS_ATTACK", "OPTIONS", "MONITORS"):
-        monkeypatch.setattr(recipes, registry, {})
+def test_recipe_decorator_registers_one_record_per_recipe(monkeypatch):
+    """@recipe writes one :class:`Recipe` record: the step function, needs_attack (default True), a
+    read-only copy of the options ({} when none), the monitor only when one is given, the kind of
+    model it trains (default classifier) and how it describes its attack (default PGD-k words)."""
+    monkeypatch.setattr(recipes, "RECIPES", {})
 
     def monitor(model, x, y, seed):
         return {}
 
+    def step_a(b):
+        return None
+
+    def step_b(b):
+        return None
+
     options = {"probe_weight": 0.5}
-    first = recipes.recipe("probe-a", options=options, monitor=monitor)(lambda b: None)
-    second = recipes.recipe("probe-b", needs_attack=False)(lambda b: None)
-    assert recipes.RECIPES == {"probe-a": first, "probe-b": second}
-    assert recipes.NEEDS_ATTACK == {"probe-a": True, "probe-b": False}
-    assert recipes.OPTIONS == {"probe-a": {"probe_weight": 0.5}, "probe-b": {}}
-    assert recipes.OPTIONS["probe-a"] is not options  # a copy: the caller's dict stays its own
-    assert recipes.MONITORS == {"probe-a": monitor}
+    assert recipes.recipe("probe-a", options=options, monitor=monitor)(step_a) is step_a
+    recipes.recipe("probe-b", needs_attack=False, trains="purifier", describe=lambda a: "words")(step_b)
+    a, b = recipes.RECIPES["probe-a"], recipes.RECIPES["probe-b"]
+    assert list(recipes.RECIPES) == ["probe-a", "probe-b"]
+    assert (a.name, a.step, a.needs_attack, a.monitor, a.trains) == ("probe-a", step_a, True, monitor, "classifier")
+    assert (b.name, b.step, b.needs_attack, b.monitor, b.trains) == ("probe-b", step_b, False, None, "purifier")
+    assert dict(a.options) == {"probe_weight": 0.5} and dict(b.options) == {}
+    options["probe_weight"] = 9.0  # a copy: the caller's dict stays its own
+    assert a.options["probe_weight"] == 0.5
+    with pytest.raises(TypeError):
+        a.options["probe_weight"] = 1.0  # read-only
+    attack = AttackSettings(0.3, 0.1, 3)
+    assert a.describe_attack(attack) == "PGD-3 eps 0.3 step 0.1"
+    assert b.describe_attack(attack) == "none"  # no attack, whatever the describe function says
+    assert recipes.classifier_recipes() == ["probe-a"]
+    with pytest.raises(AadError, match="Did you mean 'classifier'"):
+        recipes.recipe("probe-c", trains="clasifier")(step_a)
 
 
 def _spy_recipe(monkeypatch, needs_attack):
@@ -370,9 +387,7 @@ def _spy_recipe(monkeypatch, needs_attack):
         loss = b.model(b.x).pow(2).mean() * 0 + float(k + 1)  # differentiable, value k + 1
         return recipes.StepOutput(loss, {"a": float(k + 1)}, clean_pred=clean_pred, adv_pred=adv_pred)
 
-    monkeypatch.setitem(recipes.RECIPES, "spy", spy)
-    monkeypatch.setitem(recipes.NEEDS_ATTACK, "spy", needs_attack)
-    monkeypatch.setitem(recipes.OPTIONS, "spy", {})
+    monkeypatch.setitem(recipes.RECIPES, "spy", recipes.Recipe("spy", spy, {}, needs_attack))
     return seen
 
 

@@ -7,8 +7,9 @@ from .context import model_mode
 from .deepfool import deepfool, deepfool_with_info
 from .objectives import cross_entropy, cw_margin
 from .pgd import fgsm, pgd, pgd_trajectory, trades_attack
+from .registry import ATTACKS, AttackEntry
 from .step_ll import iterated_step_ll, least_likely, r_step_ll, step_ll
 
 __all__ = ["fgsm", "pgd", "pgd_trajectory", "trades_attack", "cross_entropy", "cw_margin", "model_mode",
            "step_ll", "r_step_ll", "iterated_step_ll", "least_likely", "bim", "kurakin_schedule", "bpda",
-           "BPDADefended", "deepfool", "deepfool_with_info"]
+           "BPDADefended", "deepfool", "deepfool_with_info", "ATTACKS", "AttackEntry"]

@@ -27,9 +27,22 @@ LEVEL = 1.0 / 255.0  # one 8-bit intensity level: Kurakin's step, in [0, 1] pixe
 
 
 def kurakin_schedule(eps: float) -> tuple[float, int]:
-    """The paper's ``(alpha, steps)`` for radius ``eps`` (pixel units in [0, 1]): ``alpha = 1/255``
-    and ``steps = floor(min(255 eps + 4, 1.25 * 255 eps))`` (Kurakin et al. 2017, Sec. 2.2;
-    torchattacks' ``BIM(steps=0)`` takes the same floor). eps 8/255 gives 10 steps, 0.3 gives 80."""
+    """The BIM paper's ``(alpha, steps)`` for radius ``eps`` (Kurakin et al., ICLR workshop 2017, Sec. 2.2).
+
+    ``eps`` is in pixel units in [0, 1]: ``alpha = 1/255`` and ``steps = floor(min(255 eps + 4,
+    1.25 * 255 eps))`` (torchattacks' ``BIM(steps=0)`` takes the same floor). eps 8/255 gives 10
+    steps, 0.3 gives 80. Returns the pair, ready for ``bim(model, x, y, eps, *kurakin_schedule(eps))``.
+
+    Arguments:
+        eps (float): L-inf radius, >= 0 (pixel units in [0, 1]).
+
+    Examples:
+        >>> from aad_lib.attacks import kurakin_schedule
+        >>> kurakin_schedule(8 / 255)
+        (0.00392156862745098, 10)
+        >>> kurakin_schedule(0.3)[1]
+        80
+    """
     levels = check_eps(eps) * 255.0
     return LEVEL, math.floor(min(levels + 4.0, 1.25 * levels) + 1e-9)  # 1e-9: 8/255 * 255 is not exactly 8
 
@@ -37,11 +50,41 @@ def kurakin_schedule(eps: float) -> tuple[float, int]:
 def bim(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float | None = None,
         steps: int = 10, *, loss: str = "ce", mode: str = "eval", stop_when_fooled: bool = False,
         eot_samples: int = 1) -> torch.Tensor:
-    """Basic Iterative Method (Kurakin et al. 2017, Sec. 2.2): ``steps`` L-inf steps of size
-    ``alpha`` (default ``eps / steps``, see the module docstring) from the clean image, each
-    projected onto the eps ball and [0, 1]. ``loss``, ``mode``, ``stop_when_fooled`` and
-    ``eot_samples`` are :func:`~aad_lib.attacks.pgd.pgd`'s. When ``eps`` or ``steps`` is 0 nothing can move and the
-    default step is one intensity level."""
+    """Basic Iterative Method (Kurakin et al., ICLR workshop 2017, Sec. 2.2): L-inf PGD from the clean image.
+
+    ``steps`` L-inf steps of size ``alpha`` (default ``eps / steps``, see the module docstring)
+    from the clean image, each projected onto the eps ball and [0, 1]. ``loss``, ``mode``,
+    ``stop_when_fooled`` and ``eot_samples`` are :func:`~aad_lib.attacks.pgd.pgd`'s. When ``eps``
+    or ``steps`` is 0 nothing can move and the default step is one intensity level.
+
+    Arguments:
+        model (nn.Module): classifier returning logits; attacked in ``mode``, left as it was.
+        x (torch.Tensor): clean images in [0, 1].
+        y (torch.Tensor): true labels.
+        eps (float): L-inf radius, >= 0 (pixel units).
+        alpha (float | None): step size, > 0; None: ``eps / steps`` (one intensity level, 1/255,
+            when that is 0). Default: None.
+        steps (int): number of steps, >= 0. Default: 10.
+        loss (str): ``"ce"`` (cross-entropy) or ``"cw"`` (CW margin). Default: ``"ce"``.
+        mode (str): ``"eval"``, ``"train"`` or ``"keep"``. Default: ``"eval"``.
+        stop_when_fooled (bool): AutoAttack's convention, the first misclassified point visited.
+            Default: False.
+        eot_samples (int): gradients averaged per step (EOT), >= 1. Default: 1.
+
+    Shape:
+        - x: (N, C, H, W), values in [0, 1].
+        - y: (N,) int64 class indices.
+        - returns: (N, C, H, W) in [0, 1], ``|x_adv - x| <= eps`` pixel-wise.
+
+    Examples:
+        >>> import torch
+        >>> from aad_lib.attacks import bim, kurakin_schedule, pgd
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+        >>> x, y = torch.rand(2, 1, 2, 2), torch.tensor([0, 2])
+        >>> x_adv = bim(model, x, y, 8/255, *kurakin_schedule(8/255))
+        >>> torch.equal(x_adv, pgd(model, x, y, 8/255, 1/255, 10, random_start=False))
+        True
+    """
     eps = check_eps(eps)
     check_count(steps, "steps", 0)
     if alpha is None:

@@ -66,11 +66,35 @@ class _BPDAFunction(torch.autograd.Function):
 
 
 def bpda(transform: Transform, approximation: Transform | None = None) -> Transform:
-    """``x -> transform(x)`` whose backward pass is that of ``approximation`` (Athalye et al.
-    2018, Sec. 4.1): the identity when ``None`` (straight-through, for ``transform(x) ~ x``),
-    otherwise the vector-Jacobian product of the differentiable ``approximation`` at ``x``.
-    ``transform`` may be anything that maps a tensor to a tensor (a Pillow codec, ``torch.round``);
-    it runs without a graph, its output is cast to the input's dtype and device."""
+    """BPDA (Athalye et al., ICML 2018, Sec. 4.1): ``x -> transform(x)`` with ``approximation``'s backward.
+
+    The backward pass is the identity when ``approximation`` is None (straight-through, for
+    ``transform(x) ~ x``), otherwise the vector-Jacobian product of the differentiable
+    ``approximation`` at ``x``. ``transform`` may be anything that maps a tensor to a tensor (a
+    Pillow codec, ``torch.round``); it runs without a graph, its output is cast to the input's
+    dtype and device. Returns the wrapped function.
+
+    Arguments:
+        transform (Callable[[torch.Tensor], torch.Tensor]): the exact, possibly
+            non-differentiable forward map ``g``.
+        approximation (Callable[[torch.Tensor], torch.Tensor] | None): a differentiable ``h`` with
+            ``h(x) ~ g(x)`` and ``g``'s output shape; None: the identity (``g`` must keep the
+            shape). Default: None.
+
+    Shape:
+        - input of the returned function: any tensor ``transform`` accepts, e.g. (N, C, H, W).
+        - output: ``transform``'s output, in the input's dtype and on its device; with the
+          identity approximation, the input's shape.
+
+    Examples:
+        >>> import torch
+        >>> from aad_lib.attacks import bpda
+        >>> rounded = bpda(torch.round)
+        >>> x = torch.tensor([0.2, 0.7], requires_grad=True)
+        >>> rounded(x).sum().backward()
+        >>> x.grad  # the identity's gradient, where torch.round's is 0
+        tensor([1., 1.])
+    """
     if not callable(transform):
         raise AadError(f"transform must be callable (tensor -> tensor), got {type(transform).__name__}.")
     if approximation is not None and not callable(approximation):
@@ -84,12 +108,32 @@ def bpda(transform: Transform, approximation: Transform | None = None) -> Transf
 
 
 class BPDADefended(nn.Module):
-    """The defended pipeline ``model(transform(x))`` with BPDA gradients (Athalye et al. 2018,
-    Sec. 4.1): pass it to ``pgd``/``fgsm``/``bim`` for a white-box attack on the defence.
+    """The defended pipeline ``model(transform(x))`` with BPDA gradients (Athalye et al., ICML 2018, Sec. 4.1).
 
+    Pass it to ``pgd``/``fgsm``/``bim`` for a white-box attack on the defence: the forward pass
+    is exact, the backward pass goes through ``approximation`` (see :func:`bpda`).
     ``num_classes`` is the wrapped model's. ``model`` (and ``transform`` or ``approximation``
     when they are modules, e.g. a learned compressor) are submodules, so attack mode switches and
     ``.to(device)`` reach them.
+
+    Arguments:
+        model (nn.Module): the classifier behind the transform.
+        transform (Callable[[torch.Tensor], torch.Tensor]): the defence's exact pre-processing.
+        approximation (Callable[[torch.Tensor], torch.Tensor] | None): its differentiable
+            stand-in for the backward pass; None: the identity. Default: None.
+
+    Shape:
+        - input: (N, C, H, W), values in [0, 1].
+        - output: ``model``'s logits, (N, num_classes).
+
+    Examples:
+        >>> import torch
+        >>> from aad_lib.attacks import BPDADefended, pgd
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+        >>> defended = BPDADefended(model, lambda x: torch.round(x * 15) / 15)
+        >>> x, y = torch.rand(2, 1, 2, 2), torch.tensor([0, 2])
+        >>> defended(x).shape, pgd(defended, x, y, eps=8/255, alpha=2/255, steps=2).shape
+        (torch.Size([2, 3]), torch.Size([2, 1, 2, 2]))
     """
 
     def __init__(self, model: nn.Module, transform: Transform, approximation: Transform | None = None):

@@ -31,16 +31,41 @@ NORM_EPS = 1e-8  # added to every L2 norm it divides by
 
 def deepfool(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *, num_candidates: int = 10,
              overshoot: float = 0.02, max_iter: int = 50, mode: str = "eval") -> torch.Tensor:
-    """L2 DeepFool (Moosavi-Dezfooli et al. 2016, Alg. 2): the adversarial images, in [0, 1].
+    """L2 DeepFool (Moosavi-Dezfooli, Fawzi, Frossard, CVPR 2016, Alg. 2): the adversarial images, in [0, 1].
 
-    The label each image is moved away from is the model's clean prediction; with ``y`` it is
-    ``y`` instead, and an image the model already misclassifies is returned unchanged. An image
-    is no longer updated once the model's label of it changes; one that is still not fooled after
-    ``max_iter`` steps is returned at its last iterate. DeepFool is a minimal-perturbation
-    attack: there is no eps ball, the result is only bounded by [0, 1]. The model is attacked in
-    ``mode`` and left as it was; parameter gradients are never written. Rows of the batch are
-    treated independently, which holds for any model in eval mode (BatchNorm in train mode couples
-    the rows of a batch).
+    "DeepFool: a simple and accurate method to fool deep neural networks". The label each image is
+    moved away from is the model's clean prediction; with ``y`` it is ``y`` instead, and an image
+    the model already misclassifies is returned unchanged. An image is no longer updated once the
+    model's label of it changes; one that is still not fooled after ``max_iter`` steps is returned
+    at its last iterate. DeepFool is a minimal-perturbation attack: there is no eps ball, the
+    result is only bounded by [0, 1]. The model is attacked in ``mode`` and left as it was;
+    parameter gradients are never written. Rows of the batch are treated independently, which
+    holds for any model in eval mode (BatchNorm in train mode couples the rows of a batch).
+
+    Arguments:
+        model (nn.Module): classifier returning logits; attacked in ``mode``, left as it was.
+        x (torch.Tensor): clean images in [0, 1].
+        y (torch.Tensor | None): labels to move away from; None: the model's clean predictions.
+            Default: None.
+        num_candidates (int): classes considered per image, the label and the top others of the
+            clean logits, between 2 and the number of classes. Default: 10.
+        overshoot (float): the total step is scaled by ``1 + overshoot``, >= 0. Default: 0.02.
+        max_iter (int): linearised steps at most, >= 1. Default: 50.
+        mode (str): ``"eval"``, ``"train"`` or ``"keep"``. Default: ``"eval"``.
+
+    Shape:
+        - x: (N, C, H, W), values in [0, 1].
+        - y: (N,) int64 class indices, or None.
+        - returns: (N, C, H, W) in [0, 1] (no eps bound).
+
+    Examples:
+        >>> import torch
+        >>> from aad_lib.attacks import deepfool
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+        >>> x = torch.rand(2, 1, 2, 2)
+        >>> x_adv = deepfool(model, x, num_candidates=3)
+        >>> x_adv.shape, bool(x_adv.min() >= 0 and x_adv.max() <= 1)
+        (torch.Size([2, 1, 2, 2]), True)
     """
     return deepfool_with_info(model, x, y, num_candidates=num_candidates, overshoot=overshoot,
                               max_iter=max_iter, mode=mode)[0]
@@ -49,9 +74,37 @@ def deepfool(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *
 def deepfool_with_info(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *,
                        num_candidates: int = 10, overshoot: float = 0.02, max_iter: int = 50,
                        mode: str = "eval") -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`deepfool` plus, per image, the number of linearised steps it took (int64): 0 for
-    an image misclassified to begin with (only possible with ``y``), ``max_iter`` for one that
-    was fooled by the last step or not at all."""
+    """:func:`deepfool` (Moosavi-Dezfooli et al., CVPR 2016, Alg. 2) plus the number of steps each image took.
+
+    Per image, the number of linearised steps it took (int64): 0 for an image misclassified to
+    begin with (only possible with ``y``), ``max_iter`` for one that was fooled by the last step
+    or not at all. Returns ``(images, iterations)``.
+
+    Arguments:
+        model (nn.Module): classifier returning logits; attacked in ``mode``, left as it was.
+        x (torch.Tensor): clean images in [0, 1].
+        y (torch.Tensor | None): labels to move away from; None: the model's clean predictions.
+            Default: None.
+        num_candidates (int): classes considered per image, the label and the top others of the
+            clean logits, between 2 and the number of classes. Default: 10.
+        overshoot (float): the total step is scaled by ``1 + overshoot``, >= 0. Default: 0.02.
+        max_iter (int): linearised steps at most, >= 1. Default: 50.
+        mode (str): ``"eval"``, ``"train"`` or ``"keep"``. Default: ``"eval"``.
+
+    Shape:
+        - x: (N, C, H, W), values in [0, 1].
+        - y: (N,) int64 class indices, or None.
+        - returns: images (N, C, H, W) in [0, 1] and iterations (N,) int64 in [0, max_iter].
+
+    Examples:
+        >>> import torch
+        >>> from aad_lib.attacks import deepfool_with_info
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+        >>> x = torch.rand(2, 1, 2, 2)
+        >>> x_adv, steps = deepfool_with_info(model, x, num_candidates=3, max_iter=5)
+        >>> steps.dtype, bool(((steps >= 0) & (steps <= 5)).all())
+        (torch.int64, True)
+    """
     check_attack_inputs(model, x, y)
     check_count(num_candidates, "num_candidates", 2)
     overshoot = check_eps(overshoot, "overshoot")

@@ -19,6 +19,7 @@ Two result semantics:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -31,20 +32,73 @@ Recorder = Callable[[int, torch.Tensor], None]
 MIN_ACTIVE = 16
 
 
+@dataclass(frozen=True)
+class _StepSettings:
+    """The settings of one run of the PGD loop, already validated (see :func:`_check`).
+
+    ``eps``: radius of the ball; ``alpha``: step size; ``steps``: number of steps; ``norm``:
+    ``"linf"`` or ``"l2"``; ``objective``: what each step ascends, ``objective(logits, target)``
+    (:mod:`.objectives`); ``mode``: the model's mode during the run; ``eot_samples``: gradients
+    averaged per step (EOT, see :func:`pgd`).
+    """
+
+    eps: float
+    alpha: float
+    steps: int
+    norm: str
+    objective: objectives.Objective
+    mode: str
+    eot_samples: int = 1
+
+
 def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, loss: str = "ce",
          mode: str = "eval", stop_when_fooled: bool = False, eot_samples: int = 1) -> torch.Tensor:
-    """Fast gradient sign method (Goodfellow et al. 2015): ``clip_[0,1](x + eps * sign(grad_x L))``.
-    With ``stop_when_fooled`` an image the model already misclassifies is returned unchanged;
-    ``eot_samples`` averages that many gradients (EOT, see :func:`pgd`)."""
-    return pgd(model, x, y, eps=eps, alpha=eps, steps=1, random_start=False, loss=loss, mode=mode,
-               stop_when_fooled=stop_when_fooled, eot_samples=eot_samples)
+    """Fast gradient sign method (Goodfellow et al., ICLR 2015): ``clip_[0,1](x + eps * sign(grad_x L))``.
+
+    Goodfellow, Shlens, Szegedy, "Explaining and Harnessing Adversarial Examples". One PGD step
+    of size ``eps`` from the clean image (:func:`pgd` with ``steps=1``, ``alpha=eps``, no random
+    start). With ``stop_when_fooled`` an image the model already misclassifies is returned
+    unchanged; ``eot_samples`` averages that many gradients (EOT, see :func:`pgd`).
+
+    Arguments:
+        model (nn.Module): classifier returning logits; attacked in ``mode``, left as it was.
+        x (torch.Tensor): clean images in [0, 1].
+        y (torch.Tensor): true labels.
+        eps (float): L-inf radius and step size, >= 0 (pixel units).
+        loss (str): ``"ce"`` (cross-entropy) or ``"cw"`` (CW margin, kappa 50). Default: ``"ce"``.
+        mode (str): ``"eval"``, ``"train"`` or ``"keep"``, the model's mode during the attack.
+            Default: ``"eval"``.
+        stop_when_fooled (bool): return a misclassified clean image unchanged (AutoAttack's
+            convention, module docstring). Default: False.
+        eot_samples (int): gradients averaged per step (EOT), >= 1. Default: 1.
+
+    Shape:
+        - x: (N, C, H, W), values in [0, 1].
+        - y: (N,) int64 class indices.
+        - returns: (N, C, H, W) in [0, 1], ``|x_adv - x| <= eps`` pixel-wise.
+
+    Examples:
+        >>> import torch
+        >>> from aad_lib.attacks import fgsm
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+        >>> x, y = torch.rand(2, 1, 2, 2), torch.tensor([0, 2])
+        >>> x_adv = fgsm(model, x, y, eps=8/255)
+        >>> x_adv.shape, bool((x_adv - x).abs().max() <= 8/255 + 1e-6)
+        (torch.Size([2, 1, 2, 2]), True)
+    """
+    # at eps 0 any positive step lands back on x after the projection; alpha=eps would be refused
+    return pgd(model, x, y, eps=eps, alpha=eps if eps > 0 else 1.0, steps=1, random_start=False, loss=loss,
+               mode=mode, stop_when_fooled=stop_when_fooled, eot_samples=eot_samples)
 
 
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps: int,
         random_start: bool = True, norm: str = "linf", loss: str = "ce", *, kappa: float = 50.0,
         generator: torch.Generator | None = None, mode: str = "eval",
         stop_when_fooled: bool = False, eot_samples: int = 1) -> torch.Tensor:
-    """Projected gradient descent (Madry et al. 2018, Eq. 2).
+    """Projected gradient descent, L-inf or L2 (Madry et al., ICLR 2018, Eq. 2).
+
+    Madry, Makelov, Schmidt, Tsipras, Vladu, "Towards Deep Learning Models Resistant to
+    Adversarial Attacks".
 
     L-inf: ``x_{t+1} = Proj_{B(x,eps) ∩ [0,1]}(x_t + alpha * sign(grad))``; L2: the step is the
     gradient scaled to unit L2 norm and the projection rescales delta onto the L2 ball.
@@ -61,23 +115,96 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: f
     randomised defense): each step ascends ``(1/k) sum_s grad_x L(model_s(x_t), y)``, the mean of
     ``k`` gradients of independent forward passes (the draws come from the model's own random
     source). With ``stop_when_fooled`` an image settles when the first draw of a step fools it.
+
+    Arguments:
+        model (nn.Module): classifier returning logits; attacked in ``mode``, left as it was.
+        x (torch.Tensor): clean images in [0, 1].
+        y (torch.Tensor): true labels.
+        eps (float): radius of the ball, >= 0 (pixel units).
+        alpha (float): step size, > 0.
+        steps (int): number of steps, >= 0 (0: the start itself).
+        random_start (bool): start from a random point of the ball. Default: True.
+        norm (str): ``"linf"`` or ``"l2"``. Default: ``"linf"``.
+        loss (str): ``"ce"`` (cross-entropy) or ``"cw"`` (CW margin). Default: ``"ce"``.
+        kappa (float): confidence of the CW margin (``loss="cw"`` only). Default: 50.0.
+        generator (torch.Generator | None): source of the random start; None: the global one.
+            Default: None.
+        mode (str): ``"eval"``, ``"train"`` or ``"keep"``, the model's mode during the attack.
+            Default: ``"eval"``.
+        stop_when_fooled (bool): AutoAttack's convention, the first misclassified point visited
+            (module docstring). Default: False.
+        eot_samples (int): gradients averaged per step (EOT), >= 1. Default: 1.
+
+    Shape:
+        - x: (N, C, H, W), values in [0, 1].
+        - y: (N,) int64 class indices.
+        - returns: (N, C, H, W) in [0, 1], within ``eps`` of ``x`` in the chosen norm.
+
+    Examples:
+        >>> import torch
+        >>> from aad_lib.attacks import pgd
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+        >>> x, y = torch.rand(2, 1, 2, 2), torch.tensor([0, 2])
+        >>> x_adv = pgd(model, x, y, eps=8/255, alpha=2/255, steps=3)
+        >>> x_adv.shape, bool((x_adv - x).abs().max() <= 8/255 + 1e-6)
+        (torch.Size([2, 1, 2, 2]), True)
+        >>> l2 = pgd(model, x, y, eps=0.5, alpha=0.1, steps=3, norm="l2", loss="cw")
+        >>> bool((l2 - x).flatten(1).norm(dim=1).max() <= 0.5 + 1e-6)
+        True
     """
     eps = _check(model, x, y, eps, alpha, steps, norm)
     samples = check_count(eot_samples, "eot_samples", 1)
     start = _start(x, eps, norm, generator) if random_start and eps > 0 else x
-    return _run(model, x, y, start, eps, alpha, steps, norm, objectives.get(loss, kappa), mode, None,
-                y if stop_when_fooled else None, start is not x, samples)
+    settings = _StepSettings(eps=eps, alpha=alpha, steps=steps, norm=norm,
+                             objective=objectives.get(loss, kappa), mode=mode, eot_samples=samples)
+    return _run(model, x, y, start, settings, labels=y if stop_when_fooled else None,
+                check_clean=start is not x)
 
 
 def pgd_trajectory(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float,
                    checkpoints: Sequence[int], random_start: bool = True, norm: str = "linf", loss: str = "ce",
                    *, kappa: float = 50.0, generator: torch.Generator | None = None,
                    mode: str = "eval", stop_when_fooled: bool = False) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
-    """One PGD run of ``max(checkpoints)`` steps; for each k in ``checkpoints`` the logits of the
-    result after k steps (detached, on the CPU): the k-th iterate, or with ``stop_when_fooled``
-    the first misclassified point among the first k. Identical to separate
-    ``pgd(..., steps=k)`` runs from the same generator state, at the cost of the longest one (less
-    with ``stop_when_fooled``: settled images stop costing passes). Returns (logits per k, result)."""
+    """One PGD run (Madry et al., ICLR 2018, Eq. 2) of ``max(checkpoints)`` steps, logits at each checkpoint.
+
+    For each k in ``checkpoints`` the logits of the result after k steps (detached, on the CPU):
+    the k-th iterate, or with ``stop_when_fooled`` the first misclassified point among the first
+    k. Identical to separate ``pgd(..., steps=k)`` runs from the same generator state, at the cost
+    of the longest one (less with ``stop_when_fooled``: settled images stop costing passes).
+    Returns (logits per k, result).
+
+    Arguments:
+        model (nn.Module): classifier returning logits; attacked in ``mode``, left as it was.
+        x (torch.Tensor): clean images in [0, 1].
+        y (torch.Tensor): true labels.
+        eps (float): radius of the ball, >= 0 (pixel units).
+        alpha (float): step size, > 0.
+        checkpoints (Sequence[int]): step counts k >= 0 to record (at least one; duplicates and
+            order do not matter).
+        random_start (bool): start from a random point of the ball. Default: True.
+        norm (str): ``"linf"`` or ``"l2"``. Default: ``"linf"``.
+        loss (str): ``"ce"`` (cross-entropy) or ``"cw"`` (CW margin). Default: ``"ce"``.
+        kappa (float): confidence of the CW margin (``loss="cw"`` only). Default: 50.0.
+        generator (torch.Generator | None): source of the random start; None: the global one.
+            Default: None.
+        mode (str): ``"eval"``, ``"train"`` or ``"keep"``. Default: ``"eval"``.
+        stop_when_fooled (bool): AutoAttack's convention (module docstring). Default: False.
+
+    Shape:
+        - x: (N, C, H, W), values in [0, 1].
+        - y: (N,) int64 class indices.
+        - returns: a dict ``{k: (N, num_classes) logits on the CPU}`` and the result after
+          ``max(checkpoints)`` steps, (N, C, H, W) in [0, 1].
+
+    Examples:
+        >>> import torch
+        >>> from aad_lib.attacks import pgd_trajectory
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+        >>> x, y = torch.rand(2, 1, 2, 2), torch.tensor([0, 2])
+        >>> logits, x_adv = pgd_trajectory(model, x, y, 8/255, 2/255, checkpoints=[1, 3])
+        >>> sorted(logits), logits[3].shape, x_adv.shape
+        ([1, 3], torch.Size([2, 3]), torch.Size([2, 1, 2, 2]))
+    """
     ks = sorted({check_count(int(k), "checkpoint", 0) for k in checkpoints})
     if not ks:
         raise AadError("checkpoints must name at least one step count.")
@@ -89,21 +216,55 @@ def pgd_trajectory(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: floa
 
     eps = _check(model, x, y, eps, alpha, ks[-1], norm)
     start = _start(x, eps, norm, generator) if random_start and eps > 0 else x
-    x_adv = _run(model, x, y, start, eps, alpha, ks[-1], norm, objectives.get(loss, kappa), mode, record,
-                 y if stop_when_fooled else None, start is not x)
+    settings = _StepSettings(eps=eps, alpha=alpha, steps=ks[-1], norm=norm,
+                             objective=objectives.get(loss, kappa), mode=mode)
+    x_adv = _run(model, x, y, start, settings, record=record, labels=y if stop_when_fooled else None,
+                 check_clean=start is not x)
     return logits_at, x_adv
 
 
 def trades_attack(model: nn.Module, x: torch.Tensor, eps: float, alpha: float, steps: int, *,
                   generator: torch.Generator | None = None, mode: str = "eval") -> torch.Tensor:
-    """The TRADES inner maximisation (Zhang et al. 2019, Alg. 1): L-inf PGD on
-    ``KL(p(x) || p(x'))`` from ``x + 0.001 * N(0, I)``, as in the official ``trades_loss``."""
+    """The TRADES inner maximisation (Zhang et al., ICML 2019, Alg. 1): PGD on ``KL(p(x) || p(x'))``.
+
+    Zhang, Yu, Jiao, Xing, El Ghaoui, Jordan, "Theoretically Principled Trade-off between
+    Robustness and Accuracy". L-inf PGD on ``KL(p(x) || p(x'))`` from ``x + 0.001 * N(0, I)``,
+    as in the official ``trades_loss``. No labels: the target is the model's own clean prediction
+    ``p(x)``.
+
+    Arguments:
+        model (nn.Module): classifier returning logits; attacked in ``mode``, left as it was.
+        x (torch.Tensor): clean images in [0, 1].
+        eps (float): L-inf radius, >= 0 (pixel units).
+        alpha (float): step size, > 0.
+        steps (int): number of steps, >= 0.
+        generator (torch.Generator | None): source of the start noise; None: the global one.
+            Default: None.
+        mode (str): ``"eval"``, ``"train"`` or ``"keep"``. Default: ``"eval"``.
+
+    Shape:
+        - x: (N, C, H, W), values in [0, 1].
+        - returns: (N, C, H, W) in [0, 1], ``|x_adv - x| <= eps`` pixel-wise.
+
+    Examples:
+        >>> import torch
+        >>> from aad_lib.attacks import trades_attack
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+        >>> x = torch.rand(2, 1, 2, 2)
+        >>> x_adv = trades_attack(model, x, eps=8/255, alpha=2/255, steps=3)
+        >>> x_adv.shape, bool((x_adv - x).abs().max() <= 8/255 + 1e-6)
+        (torch.Size([2, 1, 2, 2]), True)
+    """
     eps = _check(model, x, None, eps, alpha, steps, "linf")
     with torch.no_grad(), model_mode(model, mode):
         p_clean = torch.softmax(model(x), dim=1)
     noise = torch.empty_like(x).normal_(generator=generator).mul_(0.001)
     start = (x + noise).clamp_(0.0, 1.0)
-    return _run(model, x, p_clean, start, eps, alpha, steps, "linf", objectives.kl_from, mode, None)
+    if steps == 0:  # no step projects the start: the noise alone may leave a small ball (eps < ~0.004)
+        return torch.max(torch.min(start, x + eps), x - eps)
+    settings = _StepSettings(eps=eps, alpha=alpha, steps=steps, norm="linf", objective=objectives.kl_from,
+                             mode=mode)
+    return _run(model, x, p_clean, start, settings)
 
 
 def _check(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, eps: float, alpha: float,
@@ -115,29 +276,29 @@ def _check(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, eps: float
     return check_eps(eps)
 
 
-def _run(model: nn.Module, x: torch.Tensor, target: torch.Tensor, start: torch.Tensor, eps: float,
-         alpha: float, steps: int, norm: str, objective: objectives.Objective, mode: str,
-         record: Recorder | None, labels: torch.Tensor | None = None, check_clean: bool = False,
-         eot_samples: int = 1) -> torch.Tensor:
-    """The PGD loop every attack here shares; inputs are already validated.
+def _run(model: nn.Module, x: torch.Tensor, target: torch.Tensor, start: torch.Tensor,
+         settings: _StepSettings, *, record: Recorder | None = None, labels: torch.Tensor | None = None,
+         check_clean: bool = False) -> torch.Tensor:
+    """The PGD loop every attack here shares, ``settings.steps`` steps from ``start`` around ``x``,
+    ascending ``settings.objective(logits, target)``; inputs are already validated.
 
     ``record(k, logits)`` gets the whole batch's result logits after step k. With ``labels`` an
     image settles at the first misclassified point (the clean image first if ``check_clean``).
-    ``eot_samples`` gradients are averaged per step (see :func:`pgd`).
+    ``settings.eot_samples`` gradients are averaged per step (see :func:`pgd`).
     """
     x, target = x.detach(), target.detach()
     if labels is None and record is None:
-        return _plain(model, x, target, start, eps, alpha, steps, norm, objective, mode, eot_samples)
-    state = _ActiveBatch(x, target, start, labels, eps, norm)
+        return _plain(model, x, target, start, settings)
+    state = _ActiveBatch(x, target, start, labels, settings)
     step = -1
-    with model_mode(model, mode), torch.enable_grad():  # callers may sit inside torch.no_grad()
+    with model_mode(model, settings.mode), torch.enable_grad():  # callers may sit inside torch.no_grad()
         if labels is not None and check_clean:
             with torch.no_grad():
                 state.observe(model(x), x)
             state.compact()
         while not state.done:
             step += 1
-            if step == steps:  # the last iterate: its logits only
+            if step == settings.steps:  # the last iterate: its logits only
                 with torch.no_grad():
                     state.observe(model(state.x_adv), state.x_adv)
                 if record is not None:
@@ -150,27 +311,29 @@ def _run(model: nn.Module, x: torch.Tensor, target: torch.Tensor, start: torch.T
                 record(step, state.logits)
             if state.done:
                 break
-            grad = _expected_gradient(model, xa, logits, state.target, objective, eot_samples)
+            grad = _expected_gradient(model, xa, logits, state.target, settings.objective,
+                                      settings.eot_samples)
             state.x_adv = xa.detach()
             grad = state.compact(grad)
-            state.x_adv = _step(state.x, state.x_adv, grad, eps, alpha, norm, state.lo, state.hi)
+            state.x_adv = _step(state.x, state.x_adv, grad, settings.eps, settings.alpha, settings.norm,
+                                state.lo, state.hi)
     if record is not None:
-        for k in range(step + 1, steps + 1):  # every image settled early: the results are final
+        for k in range(step + 1, settings.steps + 1):  # every image settled early: the results are final
             record(k, state.logits)
     return state.finish()
 
 
-def _plain(model: nn.Module, x: torch.Tensor, target: torch.Tensor, start: torch.Tensor, eps: float,
-           alpha: float, steps: int, norm: str, objective: objectives.Objective, mode: str,
-           eot_samples: int = 1) -> torch.Tensor:
+def _plain(model: nn.Module, x: torch.Tensor, target: torch.Tensor, start: torch.Tensor,
+           settings: _StepSettings) -> torch.Tensor:
     """The hot loop (training attacks, plain PGD): the last iterate, no bookkeeping."""
     x_adv = start.detach().clone()
-    lo, hi = _bounds(x, eps, norm)
-    with model_mode(model, mode), torch.enable_grad():
-        for _ in range(steps):
+    lo, hi = _bounds(x, settings.eps, settings.norm)
+    with model_mode(model, settings.mode), torch.enable_grad():
+        for _ in range(settings.steps):
             x_adv.requires_grad_(True)
-            grad = _expected_gradient(model, x_adv, model(x_adv), target, objective, eot_samples)
-            x_adv = _step(x, x_adv.detach(), grad, eps, alpha, norm, lo, hi)
+            grad = _expected_gradient(model, x_adv, model(x_adv), target, settings.objective,
+                                      settings.eot_samples)
+            x_adv = _step(x, x_adv.detach(), grad, settings.eps, settings.alpha, settings.norm, lo, hi)
     return x_adv.detach()
 
 
@@ -207,7 +370,7 @@ class _ActiveBatch:
     image and logits of every row of the full batch."""
 
     def __init__(self, x: torch.Tensor, target: torch.Tensor, start: torch.Tensor,
-                 labels: torch.Tensor | None, eps: float, norm: str):
+                 labels: torch.Tensor | None, settings: _StepSettings):
         n = x.shape[0]
         self.labels = labels
         self.result = start.detach().clone()
@@ -215,7 +378,7 @@ class _ActiveBatch:
         self.rows = torch.arange(n, device=x.device)
         self.alive = torch.ones(n, dtype=torch.bool, device=x.device)
         self.x, self.target, self.x_adv = x, target, start.detach().clone()
-        self.lo, self.hi = _bounds(x, eps, norm)
+        self.lo, self.hi = _bounds(x, settings.eps, settings.norm)
         self.done = False
 
     def observe(self, logits: torch.Tensor, visited: torch.Tensor) -> None:

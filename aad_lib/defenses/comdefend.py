@@ -71,8 +71,18 @@ CPU_PROFILE: dict[str, float | int] = {"width": 0.125, "residual_width": 0.25, "
 
 
 def default_code_channels(in_channels: int) -> int:
-    """Bits per pixel of the compact code: 4 per image channel (the paper's 24-bit RGB -> 12-bit
-    code, 12 channels; the authors' grey model uses 4)."""
+    """Bits per pixel of ComDefend's compact code (Jia et al., CVPR 2019): 4 per image channel.
+
+    The paper's 24-bit RGB -> 12-bit code, 12 channels; the authors' grey model uses 4.
+
+    Arguments:
+        in_channels (int): image channels, >= 1.
+
+    Examples:
+        >>> from aad_lib.defenses.comdefend import default_code_channels
+        >>> default_code_channels(3), default_code_channels(1)
+        (12, 4)
+    """
     check_count(in_channels, "in_channels", minimum=1)
     return 4 * in_channels
 
@@ -80,10 +90,23 @@ def default_code_channels(in_channels: int) -> int:
 def residual_widths(levels: int = 3, base: int = 64, expansion: int = 4) -> list[tuple[int, int]]:
     """(inner, output) widths of each level of Comdefend_tensorflow's residual stack (``Model_res.make``).
 
-    Inner widths go up ``base * 2^i`` for ``levels`` levels and back down; outputs are ``expansion``
-    times the inner width, except that the middle output is dropped and the last level narrows to 32
-    (16 when ``base <= 32``) before the 1x1 projection to the code or image. With the defaults:
-    (64,256) (128,512) (256,1024) (256,512) (128,256) (64,32).
+    Comdefend_tensorflow is the TensorFlow re-implementation github.com/ZhangYuef/Comdefend_tensorflow
+    (module docstring). Inner widths go up ``base * 2^i`` for ``levels`` levels and back down;
+    outputs are ``expansion`` times the inner width, except that the middle output is dropped and
+    the last level narrows to 32 (16 when ``base <= 32``) before the 1x1 projection to the code or
+    image. With the defaults: (64,256) (128,512) (256,1024) (256,512) (128,256) (64,32).
+
+    Arguments:
+        levels (int): levels on the way up (as many come down), >= 1. Default: 3.
+        base (int): inner width of the first level. Default: 64.
+        expansion (int): output width over inner width of a bottleneck. Default: 4.
+
+    Examples:
+        >>> from aad_lib.defenses.comdefend import residual_widths
+        >>> residual_widths()
+        [(64, 256), (128, 512), (256, 1024), (256, 512), (128, 256), (64, 32)]
+        >>> residual_widths(1, base=16)
+        [(16, 64), (16, 16)]
     """
     check_count(levels, "levels", minimum=1)
     inner = [base * 2 ** i for i in range(levels)] + [base * 2 ** (levels - 1 - i) for i in range(levels)]
@@ -99,11 +122,29 @@ def _scaled(channels: int, width: float) -> int:
 
 
 class Bottleneck(nn.Module):
-    """ResNet bottleneck (He et al. 2016, as Comdefend_tensorflow writes it): 1x1 -> 3x3 -> 1x1
-    convolutions, each with BatchNorm, ReLU after the first two and after the sum; the shortcut is a 1x1
-    convolution + BN projection when the channel count changes (Comdefend_tensorflow's
-    ``convolutional_block``), the identity otherwise
-    (``identity_block``). Convolutions have no bias: BatchNorm's shift replaces it (as tf.contrib does)."""
+    """ResNet bottleneck (He et al., CVPR 2016, as Comdefend_tensorflow writes it): 1x1 -> 3x3 -> 1x1 convolutions.
+
+    He, Zhang, Ren, Sun, "Deep Residual Learning for Image Recognition". Each convolution has
+    BatchNorm, ReLU after the first two and after the sum; the shortcut is a 1x1 convolution + BN
+    projection when the channel count changes (Comdefend_tensorflow's ``convolutional_block``),
+    the identity otherwise (``identity_block``). Convolutions have no bias: BatchNorm's shift
+    replaces it (as tf.contrib does).
+
+    Arguments:
+        in_channels (int): input channels.
+        inner (int): channels of the 1x1 and 3x3 convolutions inside.
+        out_channels (int): output channels.
+
+    Shape:
+        - input: (N, in_channels, H, W).
+        - output: (N, out_channels, H, W), >= 0 (after the final ReLU).
+
+    Examples:
+        >>> import torch
+        >>> from aad_lib.defenses.comdefend import Bottleneck
+        >>> Bottleneck(4, 2, 8)(torch.rand(2, 4, 5, 5)).shape
+        torch.Size([2, 8, 5, 5])
+    """
 
     def __init__(self, in_channels: int, inner: int, out_channels: int):
         super().__init__()
@@ -178,12 +219,33 @@ def _stack(c_in: int, c_out: int, hidden: Sequence[int], residual: bool, width: 
 
 
 class ComCNN(nn.Module):
-    """The compression CNN: image in [0, 1] -> linear (real-valued) code, same H x W.
+    """ComDefend's compression CNN (Jia et al., CVPR 2019): image in [0, 1] -> linear (real-valued) code.
 
-    ``residual=False``: the authors' plain stack (widths in the module docstring, times ``width``).
-    ``residual=True``: Comdefend_tensorflow's bottleneck stack (:func:`residual_widths` times ``width``,
-    ``2 * levels`` levels of ``depth`` blocks). Both start from ``x - 0.5`` as the authors' code does
-    (a centred input for the plain ELU stack; BatchNorm absorbs the shift in the residual one).
+    Same H x W as the image. ``residual=False``: the authors' plain stack (widths in the module
+    docstring, times ``width``). ``residual=True``: Comdefend_tensorflow's bottleneck stack
+    (:func:`residual_widths` times ``width``, ``2 * levels`` levels of ``depth`` blocks). Both
+    start from ``x - 0.5`` as the authors' code does (a centred input for the plain ELU stack;
+    BatchNorm absorbs the shift in the residual one).
+
+    Arguments:
+        in_channels (int): image channels (1: the authors' grey widths). Default: 3.
+        code_channels (int | None): channels of the code; None: :func:`default_code_channels`.
+            Default: None.
+        residual (bool): Comdefend_tensorflow's bottleneck stack instead of the plain one.
+            Default: False.
+        width (float): factor on the hidden widths, > 0. Default: 1.0.
+        levels (int): levels of the residual stack (``residual=True`` only), >= 1. Default: 3.
+        depth (int): bottlenecks per level (``residual=True`` only), >= 1. Default: 3.
+
+    Shape:
+        - input: (N, in_channels, H, W), values in [0, 1].
+        - output: (N, code_channels, H, W), real-valued.
+
+    Examples:
+        >>> import torch
+        >>> from aad_lib.defenses.comdefend import ComCNN
+        >>> ComCNN(1, width=0.125)(torch.rand(2, 1, 8, 8)).shape
+        torch.Size([2, 4, 8, 8])
     """
 
     def __init__(self, in_channels: int = 3, code_channels: int | None = None, residual: bool = False,
@@ -202,10 +264,31 @@ class ComCNN(nn.Module):
 
 
 class RecCNN(nn.Module):
-    """The reconstruction CNN: binary code -> image in [0, 1] (final sigmoid), same H x W.
+    """ComDefend's reconstruction CNN (Jia et al., CVPR 2019): binary code -> image in [0, 1].
 
-    ``residual=False``: the authors' plain stack; ``residual=True``: Comdefend_tensorflow's bottleneck
-    stack ending in a 1x1 convolution and the sigmoid (``res_rec``)."""
+    Same H x W as the code; a final sigmoid. ``residual=False``: the authors' plain stack;
+    ``residual=True``: Comdefend_tensorflow's bottleneck stack ending in a 1x1 convolution and the
+    sigmoid (``res_rec``).
+
+    Arguments:
+        code_channels (int): channels of the code. Default: 12.
+        out_channels (int): image channels (1: the authors' grey widths). Default: 3.
+        residual (bool): Comdefend_tensorflow's bottleneck stack instead of the plain one.
+            Default: False.
+        width (float): factor on the hidden widths, > 0. Default: 1.0.
+        levels (int): levels of the residual stack (``residual=True`` only), >= 1. Default: 3.
+        depth (int): bottlenecks per level (``residual=True`` only), >= 1. Default: 3.
+
+    Shape:
+        - input: (N, code_channels, H, W), bits in {0, 1} (soft bits in (0, 1) while training).
+        - output: (N, out_channels, H, W) in [0, 1].
+
+    Examples:
+        >>> import torch
+        >>> from aad_lib.defenses.comdefend import RecCNN
+        >>> RecCNN(4, 1, width=0.125)(torch.randint(0, 2, (2, 4, 8, 8)).float()).shape
+        torch.Size([2, 1, 8, 8])
+    """
 
     def __init__(self, code_channels: int = 12, out_channels: int = 3, residual: bool = False,
                  width: float = 1.0, levels: int = 3, depth: int = 3):
@@ -236,14 +319,50 @@ def _threshold(noisy: torch.Tensor) -> torch.Tensor:
 
 
 class ComDefend(nn.Module):
-    """ComCNN -> binarisation -> RecCNN, for ``in_channels``-channel images of any H x W.
+    """ComDefend (Jia et al., CVPR 2019): ComCNN -> binarisation -> RecCNN, for images of any H x W.
 
-    ``variant``: ``plain`` (the paper), ``res_encoder``, ``res_decoder`` or ``res_both`` (Comdefend_tensorflow).
-    ``sigma``: std of the training noise on the code (paper and authors' code: 20).
-    ``test_sigma``: std of the noise subtracted before thresholding at test (authors' TF code: 1.0).
-    ``width`` scales the hidden widths of the plain stacks, ``residual_width`` (default: ``width``)
-    those of the residual stacks; ``levels``/``depth`` size the residual stacks (see
-    :func:`residual_widths`); ``CPU_PROFILE`` holds the small setting of the default profile.
+    Jia, Wei, Cao, Foroosh, "ComDefend: An Efficient Image Compression Model to Defend Adversarial
+    Examples". ``variant``: ``plain`` (the paper), ``res_encoder``, ``res_decoder`` or
+    ``res_both`` (Comdefend_tensorflow). ``sigma``: std of the training noise on the code (paper
+    and authors' code: 20). ``test_sigma``: std of the noise subtracted before thresholding at test
+    (authors' TF code: 1.0). ``width`` scales the hidden widths of the plain stacks,
+    ``residual_width`` (default: ``width``) those of the residual stacks; ``levels``/``depth``
+    size the residual stacks (see :func:`residual_widths`); ``CPU_PROFILE`` holds the small
+    setting of the default profile. ``forward`` returns ``(reconstruction, bits)``: soft noisy bits
+    in train mode, hard bits in eval mode; :meth:`purify` is the defense, :meth:`purify_bpda` its
+    differentiable twin for adaptive attacks.
+
+    Arguments:
+        in_channels (int): image channels. Default: 1.
+        variant (str): ``"plain"``, ``"res_encoder"``, ``"res_decoder"`` or ``"res_both"``.
+            Default: ``"plain"``.
+        sigma (float): std of the training noise on the code, >= 0. Default: 20.0.
+        code_channels (int | None): channels of the code; None: :func:`default_code_channels`.
+            Default: None.
+        test_sigma (float): std of the test noise, >= 0 (0: deterministic purification).
+            Default: 1.0.
+        width (float): factor on the hidden widths of the plain stacks, > 0. Default: 1.0.
+        residual_width (float | None): factor on the widths of the residual stacks; None:
+            ``width``. Default: None.
+        levels (int): levels of the residual stacks, >= 1. Default: 3.
+        depth (int): bottlenecks per level of the residual stacks, >= 1. Default: 3.
+
+    Shape:
+        - input: (N, in_channels, H, W), values in [0, 1].
+        - output of ``forward``: reconstruction (N, in_channels, H, W) in [0, 1] and bits
+          (N, code_channels, H, W); of :meth:`purify`: (N, in_channels, H, W) in [0, 1].
+
+    Examples:
+        >>> import torch
+        >>> from aad_lib.defenses import CPU_PROFILE, ComDefend
+        >>> model = ComDefend(1, **CPU_PROFILE).eval()
+        >>> x = torch.rand(2, 1, 8, 8)
+        >>> reconstruction, bits = model(x)
+        >>> reconstruction.shape, bits.shape, bool(((bits == 0) | (bits == 1)).all())
+        (torch.Size([2, 1, 8, 8]), torch.Size([2, 4, 8, 8]), True)
+        >>> torch.equal(model.purify(x, torch.Generator().manual_seed(0)),
+        ...             model.purify_bpda(x, torch.Generator().manual_seed(0)))
+        True
     """
 
     def __init__(self, in_channels: int = 1, variant: str = "plain", sigma: float = 20.0,

@@ -20,8 +20,26 @@ SSIM_K2 = 0.03
 
 
 def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
-    """Peak signal-to-noise ratio per image, ``10 log10(data_range^2 / MSE)`` in dB, the MSE taken
-    over channels and pixels; ``inf`` for identical images."""
+    """Peak signal-to-noise ratio per image, ``10 log10(data_range^2 / MSE)`` in dB.
+
+    The MSE is taken over channels and pixels; ``inf`` for identical images. Computed in float64.
+
+    Arguments:
+        x (torch.Tensor): images in [0, 1].
+        y (torch.Tensor): the images to compare with, same shape.
+        data_range (float): the peak value, > 0. Default: 1.0.
+
+    Shape:
+        - x, y: (N, C, H, W), values in [0, 1].
+        - returns: (N,) float64 on ``x``'s device.
+
+    Examples:
+        >>> import torch
+        >>> from aad_lib.defenses import psnr
+        >>> x = torch.full((1, 1, 4, 4), 0.5)
+        >>> psnr(x, x + 0.1), psnr(x, x)
+        (tensor([20.0000], dtype=torch.float64), tensor([inf], dtype=torch.float64))
+    """
     x, y = _check_pair(x, y)
     data_range = check_positive(data_range, "data_range")
     mse = (x - y).pow(2).flatten(1).mean(dim=1)
@@ -30,14 +48,35 @@ def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Ten
 
 
 def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
-    """Structural similarity per image (Wang et al. 2004, Eq. 13 with the paper's settings):
-    an 11x11 Gaussian window of sigma 1.5, ``C1 = (0.01 L)^2``, ``C2 = (0.03 L)^2`` with
-    ``L = data_range``, local statistics weighted by the window (population, not sample, variance).
+    """Structural similarity per image (Wang et al., IEEE TIP 2004, Eq. 13 with the paper's settings).
+
+    Wang, Bovik, Sheikh, Simoncelli, "Image Quality Assessment: From Error Visibility to Structural
+    Similarity". An 11x11 Gaussian window of sigma 1.5, ``C1 = (0.01 L)^2``, ``C2 = (0.03 L)^2``
+    with ``L = data_range``, local statistics weighted by the window (population, not sample,
+    variance).
 
     The SSIM map is computed per channel with "valid" padding, i.e. only where the window fits
     inside the image (as Wang et al.'s reference ``ssim_index.m``; skimage reflects and then crops
     the border, which is the same), then averaged over positions and channels. Images need at
-    least 11 x 11 pixels.
+    least 11 x 11 pixels. Computed in float64.
+
+    Arguments:
+        x (torch.Tensor): images in [0, 1].
+        y (torch.Tensor): the images to compare with, same shape.
+        data_range (float): the dynamic range ``L``, > 0. Default: 1.0.
+
+    Shape:
+        - x, y: (N, C, H, W), values in [0, 1], H and W >= 11.
+        - returns: (N,) float64 on ``x``'s device, 1 for identical images.
+
+    Examples:
+        >>> import torch
+        >>> from aad_lib.defenses import ssim
+        >>> x = torch.rand(2, 3, 16, 16)
+        >>> ssim(x, x)
+        tensor([1., 1.], dtype=torch.float64)
+        >>> bool((ssim(x, 0.5 * x) < 1).all())
+        True
     """
     x, y = _check_pair(x, y)
     data_range = check_positive(data_range, "data_range")

@@ -41,12 +41,31 @@ JPEG_SETTINGS: Mapping[str, Any] = MappingProxyType({"subsampling": "4:2:0", "op
 
 
 def webp(x: torch.Tensor, quality: int, lossless: bool = False) -> torch.Tensor:
-    """WebP compression and decompression (the compression half of Yin et al. 2020).
+    """WebP compression and decompression, the compression half of WebP + flip (Yin et al., IJIS 2020).
 
     ``quality`` is an integer in [0, 100] (Pillow's scale); with ``lossless=True`` it is the
     compression effort and the result is the uint8-quantised image exactly. Grey images are
     encoded as RGB with R = G = B (WebP has no grey mode) and converted back to grey with
-    Pillow's ITU-R 601 luma. Settings: :data:`WEBP_SETTINGS`. No gradient flows through.
+    Pillow's ITU-R 601 luma. Settings: :data:`WEBP_SETTINGS`. No gradient flows through (attack
+    it with BPDA).
+
+    Arguments:
+        x (torch.Tensor): images in [0, 1], 1 (grey) or 3 (colour) channels.
+        quality (int): Pillow's WebP quality in [0, 100]; the compression effort when lossless.
+        lossless (bool): lossless WebP. Default: False.
+
+    Shape:
+        - x: (N, C, H, W), values in [0, 1], C in {1, 3}.
+        - returns: (N, C, H, W) in [0, 1], multiples of 1/255, same dtype and device as ``x``.
+
+    Examples:
+        >>> import torch
+        >>> from aad_lib.defenses import webp
+        >>> x = torch.rand(2, 3, 8, 8)
+        >>> webp(x, 60).shape
+        torch.Size([2, 3, 8, 8])
+        >>> torch.equal(webp(x, 100, lossless=True), torch.round(x * 255) / 255)
+        True
     """
     quality = _check_quality(quality, "webp")
     lossless = _check_flag(lossless, "lossless")
@@ -54,28 +73,83 @@ def webp(x: torch.Tensor, quality: int, lossless: bool = False) -> torch.Tensor:
 
 
 def jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
-    """JPEG compression and decompression (the classic baseline; Dziugaite et al. 2016, Guo et al.
-    2018). ``quality`` is an integer in [0, 100] on Pillow's (IJG) scale; libjpeg treats 0 as 1.
-    Settings: :data:`JPEG_SETTINGS`. No gradient flows through."""
+    """JPEG compression and decompression, the classic baseline (Dziugaite et al. 2016; Guo et al., ICLR 2018).
+
+    Dziugaite, Ghahramani, Roy, "A study of the effect of JPG compression on adversarial images"
+    (arXiv 2016); Guo, Rana, Cisse, van der Maaten, "Countering Adversarial Images using Input
+    Transformations". ``quality`` is an integer in [0, 100] on Pillow's (IJG) scale; libjpeg
+    treats 0 as 1. Settings: :data:`JPEG_SETTINGS`. No gradient flows through.
+
+    Arguments:
+        x (torch.Tensor): images in [0, 1], 1 (grey) or 3 (colour) channels.
+        quality (int): Pillow's (IJG) JPEG quality in [0, 100].
+
+    Shape:
+        - x: (N, C, H, W), values in [0, 1], C in {1, 3}.
+        - returns: (N, C, H, W) in [0, 1], multiples of 1/255, same dtype and device as ``x``.
+
+    Examples:
+        >>> import torch
+        >>> from aad_lib.defenses import jpeg
+        >>> y = jpeg(torch.rand(2, 1, 8, 8), 75)
+        >>> y.shape, bool(torch.equal(y, torch.round(y * 255) / 255))
+        (torch.Size([2, 1, 8, 8]), True)
+    """
     quality = _check_quality(quality, "jpeg")
     return _roundtrip(x, "JPEG", {**JPEG_SETTINGS, "quality": quality})[0]
 
 
 def hflip(x: torch.Tensor) -> torch.Tensor:
-    """Horizontal (left-right) flip, the flip of Yin et al. 2020. Differentiable; its own inverse."""
+    """Horizontal (left-right) flip, the flip of WebP + flip (Yin et al., IJIS 2020).
+
+    Differentiable; its own inverse.
+
+    Arguments:
+        x (torch.Tensor): images in [0, 1], any channel count.
+
+    Shape:
+        - x: (N, C, H, W), values in [0, 1].
+        - returns: (N, C, H, W), column ``j`` of the result is column ``W - 1 - j`` of ``x``.
+
+    Examples:
+        >>> import torch
+        >>> from aad_lib.defenses import hflip
+        >>> hflip(torch.tensor([[[[0.0, 0.5, 1.0]]]]))
+        tensor([[[[1.0000, 0.5000, 0.0000]]]])
+    """
     return torch.flip(check_images(x), dims=(3,))
 
 
 def webp_flip(x: torch.Tensor, quality: int, order: str = "flip_first", lossless: bool = False) -> torch.Tensor:
-    """WebP + flip (Yin, Wang, Wang, Tang, Wang, "Defense against Adversarial Attacks by Low-level Image
+    """WebP + flip (Yin et al., IJIS 2020): flip the image once, left-right, and compress it with lossy WebP.
+
+    Yin, Wang, Wang, Tang, Wang, "Defense against Adversarial Attacks by Low-level Image
     Transformations", International Journal of Intelligent Systems 35(10), Wiley, 2020,
-    doi:10.1002/int.22258): flip the image once, left-right, and compress it with lossy WebP (the
-    authors' example quality is 60).
+    doi:10.1002/int.22258. The authors' example quality is 60.
 
     ``order="flip_first"`` is ``webp(hflip(x))``, the order of the authors' scripts (flip the
     adversarial images, then ``cwebp`` them); ``"webp_first"`` is ``hflip(webp(x))``. WebP is not
     flip-equivariant (intra prediction runs left to right, macroblocks align to the left edge), so
     lossy results differ; lossless ones agree. Either way the classifier sees a mirrored image.
+
+    Arguments:
+        x (torch.Tensor): images in [0, 1], 1 (grey) or 3 (colour) channels.
+        quality (int): Pillow's WebP quality in [0, 100] (see :func:`webp`).
+        order (str): ``"flip_first"`` or ``"webp_first"``. Default: ``"flip_first"``.
+        lossless (bool): lossless WebP. Default: False.
+
+    Shape:
+        - x: (N, C, H, W), values in [0, 1], C in {1, 3}.
+        - returns: (N, C, H, W) in [0, 1], multiples of 1/255, same dtype and device as ``x``.
+
+    Examples:
+        >>> import torch
+        >>> from aad_lib.defenses import hflip, webp, webp_flip
+        >>> x = torch.rand(2, 3, 8, 8)
+        >>> torch.equal(webp_flip(x, 60), webp(hflip(x), 60))
+        True
+        >>> torch.equal(webp_flip(x, 100, "webp_first", lossless=True), webp_flip(x, 100, lossless=True))
+        True
     """
     order = choose(order, ORDERS, "webp_flip order")
     if order == "flip_first":
@@ -84,25 +158,58 @@ def webp_flip(x: torch.Tensor, quality: int, order: str = "flip_first", lossless
 
 
 def bit_depth(x: torch.Tensor, bits: int) -> torch.Tensor:
-    """Colour-depth reduction (Xu et al. 2018, feature squeezing, Sec. 4):
-    ``round(x (2^bits - 1)) / (2^bits - 1)`` with round half to even (``np.rint``, as their code).
-    ``bits`` in 1..8; 8 is plain uint8 quantisation. Keeps the graph, but its gradient is zero."""
+    """Colour-depth reduction (Xu et al., NDSS 2018, Sec. 4): ``round(x (2^bits - 1)) / (2^bits - 1)``.
+
+    Xu, Evans, Qi, "Feature Squeezing: Detecting Adversarial Examples in Deep Neural Networks"
+    (feature squeezing). Round half to even (``np.rint``, as their code). ``bits`` in 1..8; 8 is plain uint8
+    quantisation. Keeps the graph, but its gradient is zero (attack it with BPDA).
+
+    Arguments:
+        x (torch.Tensor): images in [0, 1], any channel count.
+        bits (int): bits per channel, 1..8.
+
+    Shape:
+        - x: (N, C, H, W), values in [0, 1].
+        - returns: (N, C, H, W) in [0, 1], multiples of ``1 / (2^bits - 1)``.
+
+    Examples:
+        >>> import torch
+        >>> from aad_lib.defenses import bit_depth
+        >>> bit_depth(torch.tensor([0.0, 0.2, 0.5, 0.9]).view(1, 1, 2, 2), 1).flatten()  # 0.5: half to even
+        tensor([0., 0., 0., 1.])
+    """
     bits = _check_bits(bits)
     levels = float(2 ** bits - 1)
     return torch.round(check_images(x) * levels) / levels
 
 
 def median(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Median smoothing over a ``size`` x ``size`` window, per channel (Xu et al. 2018, feature
-    squeezing, Sec. 5), batched in torch.
+    """Median smoothing over a ``size`` x ``size`` window, per channel (Xu et al., NDSS 2018, Sec. 5).
 
-    Follows their code (``scipy.ndimage.median_filter(x, size=(1, size, size, 1), mode="reflect")``)
-    exactly, so the 2x2 filter their MNIST and CIFAR-10 results use is available: the window spans
-    offsets ``-(size // 2) .. size - 1 - size // 2`` (for even sizes one more pixel above/left), the
-    value taken is the element of rank ``size**2 // 2`` (the upper of the two middles for even
-    sizes, the median for odd) and borders are extended symmetrically with the edge pixel repeated
-    (scipy's "reflect", numpy's "symmetric"), which also works for windows larger than the image.
-    Differentiable (the gradient goes to the selected pixel). Memory: ``size**2`` times the input.
+    Feature squeezing (Xu, Evans, Qi, "Feature Squeezing: Detecting Adversarial Examples in Deep
+    Neural Networks"), batched in torch. Follows their code (``scipy.ndimage.median_filter(x, size=(1, size, size,
+    1), mode="reflect")``) exactly, so the 2x2 filter their MNIST and CIFAR-10 results use is
+    available: the window spans offsets ``-(size // 2) .. size - 1 - size // 2`` (for even sizes
+    one more pixel above/left), the value taken is the element of rank ``size**2 // 2`` (the upper
+    of the two middles for even sizes, the median for odd) and borders are extended symmetrically
+    with the edge pixel repeated (scipy's "reflect", numpy's "symmetric"), which also works for
+    windows larger than the image. Differentiable (the gradient goes to the selected pixel).
+    Memory: ``size**2`` times the input.
+
+    Arguments:
+        x (torch.Tensor): images in [0, 1], any channel count.
+        size (int): window side, >= 1 (1: the identity).
+
+    Shape:
+        - x: (N, C, H, W), values in [0, 1].
+        - returns: (N, C, H, W) in [0, 1], every value one of ``x``'s in the same channel.
+
+    Examples:
+        >>> import torch
+        >>> from aad_lib.defenses import median
+        >>> x = torch.tensor([[[[0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]]])
+        >>> median(x, 3).sum().item(), torch.equal(median(x, 1), x)  # a lone bright pixel is removed
+        (0.0, True)
     """
     x = check_images(x)
     size = _check_size(size)
@@ -116,15 +223,50 @@ def median(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def identity(x: torch.Tensor) -> torch.Tensor:
-    """No defense: the images, checked and unchanged (the same tensor)."""
+    """No defense: the images, checked and unchanged (the same tensor).
+
+    The ``"none"`` transform of :func:`make`, the baseline row of every defense table.
+
+    Arguments:
+        x (torch.Tensor): images in [0, 1].
+
+    Shape:
+        - x: (N, C, H, W), values in [0, 1].
+        - returns: ``x`` itself.
+
+    Examples:
+        >>> import torch
+        >>> from aad_lib.defenses import identity
+        >>> x = torch.rand(2, 1, 4, 4)
+        >>> identity(x) is x
+        True
+    """
     return check_images(x)
 
 
 def encoded_bytes(x: torch.Tensor, codec: str, quality: int) -> torch.Tensor:
-    """Size in bytes of each image encoded by ``codec`` ("webp" or "jpeg", lossy, same settings as
-    :func:`webp` / :func:`jpeg`) at ``quality``: an int64 CPU tensor of shape (N,), for a
-    file-size-versus-quality plot. The size is the whole file Pillow writes (RIFF or JFIF headers
-    and JPEG tables included, no metadata), so tiny images are dominated by headers."""
+    """Size in bytes of each image encoded by ``codec`` at ``quality``, for a file-size-versus-quality plot.
+
+    ``codec`` is "webp" or "jpeg", lossy, with the same settings as :func:`webp` / :func:`jpeg`.
+    Returns an int64 CPU tensor of shape (N,). The size is the whole file Pillow writes (RIFF or
+    JFIF headers and JPEG tables included, no metadata), so tiny images are dominated by headers.
+
+    Arguments:
+        x (torch.Tensor): images in [0, 1], 1 (grey) or 3 (colour) channels.
+        codec (str): ``"webp"`` or ``"jpeg"``.
+        quality (int): Pillow's quality in [0, 100].
+
+    Shape:
+        - x: (N, C, H, W), values in [0, 1], C in {1, 3}.
+        - returns: (N,) int64, on the CPU.
+
+    Examples:
+        >>> import torch
+        >>> from aad_lib.defenses import encoded_bytes
+        >>> sizes = encoded_bytes(torch.rand(2, 3, 8, 8), "jpeg", 75)
+        >>> sizes.shape, sizes.dtype, bool((sizes > 0).all())
+        (torch.Size([2]), torch.int64, True)
+    """
     codec = choose(codec, CODECS, "codec")
     quality = _check_quality(quality, codec)
     if codec == "webp":
@@ -139,11 +281,28 @@ def encoded_bytes(x: torch.Tensor, codec: str, quality: int) -> torch.Tensor:
 
 @dataclass(frozen=True, repr=False)
 class Transform:
-    """A named, parameterised transform: ``t(x) == fn(x, **params)``.
+    """A named, parameterised transform: ``t(x) == fn(x, **params)``, built by :func:`make`.
 
     ``differentiable`` is False where the gradient with respect to the input is missing (codecs)
     or zero (bit depth): attacks need BPDA there. Two transforms are equal when name and params
-    are; ``fn`` does not take part in comparisons.
+    are; ``fn`` does not take part in comparisons. :attr:`label` is a short readable name.
+
+    Arguments:
+        name (str): the registry name, one of :data:`NAMES`.
+        params (Mapping[str, Any]): the keyword arguments passed to ``fn``.
+        fn (Callable[..., torch.Tensor]): the transform function, ``fn(x, **params)``.
+        differentiable (bool): whether the input gradient is useful. Default: True.
+
+    Shape:
+        - input: (N, C, H, W), values in [0, 1].
+        - output: (N, C, H, W) in [0, 1], same dtype and device.
+
+    Examples:
+        >>> import torch
+        >>> from aad_lib.defenses import make
+        >>> t = make("flip+webp", quality=60)
+        >>> t.label, t.differentiable, t(torch.rand(2, 3, 8, 8)).shape
+        ('flip + WebP q60', False, torch.Size([2, 3, 8, 8]))
     """
 
     name: str
@@ -207,9 +366,30 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
 
 
 def make(name: str, **params: Any) -> Transform:
-    """The transform ``name`` (one of :data:`NAMES`) with ``params``, validated now rather than at
-    the first call: ``make("webp", quality=60)``, ``make("flip+webp", quality=60)``,
-    ``make("bitdepth", bits=4)``, ``make("median", size=2)``, ``make("none")``."""
+    """The transform ``name`` (one of :data:`NAMES`) with ``params``, validated now rather than at the first call.
+
+    ``make("webp", quality=60)``, ``make("flip+webp", quality=60)``, ``make("bitdepth", bits=4)``,
+    ``make("median", size=2)``, ``make("none")``. Names read in the order the steps are applied:
+    ``"flip+webp"`` flips, then compresses (Yin et al.'s pipeline), ``"webp+flip"`` compresses,
+    then flips.
+
+    Arguments:
+        name (str): one of :data:`NAMES`: ``"none"``, ``"webp"``, ``"jpeg"``, ``"flip"``,
+            ``"webp+flip"``, ``"flip+webp"``, ``"bitdepth"``, ``"median"``.
+        **params (Any): the transform's parameters: ``quality`` (and optionally ``lossless``) for
+            the WebP ones, ``quality`` for jpeg, ``bits`` for bitdepth, ``size`` for median.
+
+    Shape:
+        - input of the returned :class:`Transform`: (N, C, H, W), values in [0, 1].
+        - its output: (N, C, H, W) in [0, 1].
+
+    Examples:
+        >>> from aad_lib.defenses import make
+        >>> make("webp", quality=60)
+        make('webp', lossless=False, quality=60)
+        >>> make("median", size=2).label
+        'median 2x2'
+    """
     name = choose(name, NAMES, "transform")
     spec = _SPECS[name]
     allowed = (*spec.required, *spec.optional)
@@ -235,6 +415,24 @@ class Defended(nn.Module):
     unused) and through bit depth the gradient is zero: a plain white-box attack on such a model
     measures gradient masking, not robustness. Attack it with BPDA, or attack ``model`` alone for
     the papers' grey-box setting.
+
+    Arguments:
+        model (nn.Module): the classifier.
+        transform (Callable[[torch.Tensor], torch.Tensor]): the defense, e.g. ``make("webp",
+            quality=60)``.
+
+    Shape:
+        - input: (N, C, H, W), values in [0, 1].
+        - output: ``model``'s logits, (N, num_classes).
+
+    Examples:
+        >>> import torch
+        >>> from aad_lib.defenses import Defended, make
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+        >>> defended = Defended(model, make("flip"))
+        >>> x = torch.rand(2, 1, 2, 2)
+        >>> torch.equal(defended(x), model(x.flip(3)))
+        True
     """
 
     def __init__(self, model: nn.Module, transform: Callable[[torch.Tensor], torch.Tensor]):

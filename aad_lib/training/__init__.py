@@ -2,7 +2,8 @@
 from . import checkpoint, recipes
 from .loop import TrainConfig, epoch_models, load_model, make_optimizer, train, train_step
 from .paper_settings import PAPER_SETTINGS
-from .recipes import RECIPES, AttackSpec
+from ..attacks.settings import AttackSettings
+from .recipes import RECIPES, Recipe
 
-__all__ = ["TrainConfig", "AttackSpec", "RECIPES", "train", "train_step", "make_optimizer", "load_model", "epoch_models", "checkpoint", "recipes",
+__all__ = ["TrainConfig", "AttackSettings", "Recipe", "RECIPES", "train", "train_step", "make_optimizer", "load_model", "epoch_models", "checkpoint", "recipes",
            "PAPER_SETTINGS"]

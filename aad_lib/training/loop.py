@@ -22,9 +22,10 @@ from torch import nn
 from ..data import ImageTensorDataset
 from ..files import atomic_write_text
 from ..runtime import derive_seed, generator
-from ..validation import AadError, check_count, check_eps, check_positive, choose
+from ..validation import AadError, check_count, check_positive, choose
 from . import checkpoint, recipes
-from .recipes import AttackSpec, Batch
+from ..attacks.settings import AttackSettings
+from .recipes import Batch
 
 
 @dataclass
@@ -40,7 +41,7 @@ class TrainConfig:
     momentum: float = 0.9
     lr_milestones: list[int] = field(default_factory=list)
     lr_gamma: float = 0.1
-    attack: AttackSpec = field(default_factory=lambda: AttackSpec(0.3, 0.01, 40))
+    attack: AttackSettings = field(default_factory=lambda: AttackSettings(0.3, 0.01, 40))
     eps_warmup_epochs: float = 0.0
     options: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
@@ -49,9 +50,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.attack, dict):
-            self.attack = AttackSpec(**self.attack)
-        choose(self.method, recipes.RECIPES, "training method")
-        known = recipes.OPTIONS[self.method]
+            self.attack = AttackSettings(**self.attack)
+        known = recipes.get(self.method).options
         for key in self.options:
             choose(key, known, f"option of method {self.method!r}")
         self.options = {**known, **self.options}
@@ -59,9 +59,6 @@ class TrainConfig:
         check_count(self.epochs, "epochs", 1)
         check_count(self.batch_size, "batch_size", 1)
         check_positive(self.lr, "lr")
-        check_eps(self.attack.eps, "attack.eps")
-        check_positive(self.attack.alpha, "attack.alpha")
-        check_count(self.attack.steps, "attack.steps", 0)
         check_count(self.monitor_samples, "monitor_samples", 0)
         if self.eps_warmup_epochs < 0:
             raise AadError(f"eps_warmup_epochs must be >= 0, got {self.eps_warmup_epochs!r}.")
@@ -152,13 +149,13 @@ def train(model: nn.Module, train_set: ImageTensorDataset, cfg: TrainConfig, out
             "epoch": epoch,
             "loss": sums["loss"] / seen,
             "train_clean_acc": sums["clean"] / sums["clean_seen"] if sums["clean_seen"] else float("nan"),
-            "train_adv_acc": sums["adv"] / seen if recipes.NEEDS_ATTACK[cfg.method] else float("nan"),
+            "train_adv_acc": sums["adv"] / seen if recipe.needs_attack else float("nan"),
             "eps": cfg.attack.eps * _warmup_fraction(cfg, epoch),
             "lr": optimizer.param_groups[0]["lr"],
         }
         row.update({f"loss_{k}": v / seen for k, v in parts_sum.items()})
         if monitor is not None:
-            measure = recipes.MONITORS.get(cfg.method)
+            measure = recipe.monitor
             row.update(measure(model.eval(), *monitor, cfg.seed) if measure else _monitor(model, *monitor, cfg))
         row["seconds"] = time.perf_counter() - t0
         log.append(row)

@@ -6,8 +6,9 @@ and the loss is computed in train mode.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import torch
 import torch.nn.functional as F
@@ -15,26 +16,13 @@ from torch import nn
 
 from .. import losses
 from ..attacks import iterated_step_ll, least_likely, pgd, trades_attack
+from ..attacks.settings import AttackSettings
 from ..attention import gradcam_and_logits, normalize_maps
 from ..contribution import guided_logits
 from ..defenses.comdefend_loss import comdefend_loss
 from ..defenses.quality import psnr
 from ..runtime import generator
 from ..validation import choose
-
-
-@dataclass
-class AttackSpec:
-    """The training attack: L-inf PGD with ``steps`` steps of ``alpha`` inside radius ``eps``."""
-
-    eps: float
-    alpha: float
-    steps: int
-    random_start: bool = True
-
-    def scaled(self, fraction: float) -> AttackSpec:
-        """The same attack with eps and alpha scaled by ``fraction`` (eps warm-up)."""
-        return AttackSpec(self.eps * fraction, self.alpha * fraction, self.steps, self.random_start)
 
 
 @dataclass
@@ -56,7 +44,7 @@ class Batch:
     model: nn.Module
     x: torch.Tensor
     y: torch.Tensor
-    attack: AttackSpec
+    attack: AttackSettings
     options: dict
     generator: torch.Generator
 
@@ -68,42 +56,65 @@ class Batch:
         return pgd(self.model, self.x, self.y, a.eps, a.alpha, a.steps, a.random_start, generator=self.generator)
 
 
-Recipe = Callable[[Batch], StepOutput]
+Step = Callable[[Batch], StepOutput]
 # A recipe's own end-of-epoch measurement on a fixed test subset: (model, x, y, seed) -> log columns.
 Monitor = Callable[[nn.Module, torch.Tensor, torch.Tensor, int], dict[str, float]]
+TRAINS = ("classifier", "purifier")
+
+
+def pgd_attack_words(attack: AttackSettings) -> str:
+    """The training attack of the PGD recipes in words, e.g. ``PGD-3 eps 0.3 step 0.15``."""
+    return f"PGD-{attack.steps} eps {attack.eps} step {attack.alpha}"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One training method: its loss ``step`` (a clean batch -> loss, parts, predictions), its
+    ``options`` and their defaults, whether it needs the training attack, what kind of model it
+    trains (``classifier`` or ``purifier``), its own end-of-epoch ``monitor`` (None: the loop's
+    clean and PGD test accuracy) and how it describes its training attack in the tables."""
+
+    name: str
+    step: Step
+    options: Mapping[str, float | bool]
+    needs_attack: bool = True
+    trains: str = "classifier"
+    monitor: Monitor | None = None
+    describe: Callable[[AttackSettings], str] = pgd_attack_words
+
+    def __call__(self, batch: Batch) -> StepOutput:
+        return self.step(batch)
+
+    def describe_attack(self, attack: AttackSettings) -> str:
+        """The training attack in words (``none`` for a recipe that trains without one)."""
+        return self.describe(attack) if self.needs_attack else "none"
+
+
 RECIPES: dict[str, Recipe] = {}
-NEEDS_ATTACK: dict[str, bool] = {}
-OPTIONS: dict[str, dict[str, float]] = {}
-MONITORS: dict[str, Monitor] = {}
 
 
 def recipe(name: str, needs_attack: bool = True, options: dict[str, float] | None = None,
-           monitor: Monitor | None = None) -> Callable[[Recipe], Recipe]:
-    """Register a training method under ``name`` with its own options and their defaults;
-    ``monitor`` replaces the loop's classifier monitor (clean and PGD test accuracy)."""
+           monitor: Monitor | None = None, trains: str = "classifier",
+           describe: Callable[[AttackSettings], str] = pgd_attack_words) -> Callable[[Step], Step]:
+    """Register the loss step below as training method ``name`` (one :class:`Recipe` record) with
+    its own options and their defaults; ``monitor`` replaces the loop's classifier monitor."""
 
-    def register(fn: Recipe) -> Recipe:
-        RECIPES[name] = fn
-        NEEDS_ATTACK[name] = needs_attack
-        OPTIONS[name] = dict(options or {})
-        if monitor is not None:
-            MONITORS[name] = monitor
+    def register(fn: Step) -> Step:
+        RECIPES[name] = Recipe(name, fn, MappingProxyType(dict(options or {})), needs_attack,
+                               choose(trains, TRAINS, "kind of trained model"), monitor, describe)
         return fn
 
     return register
 
 
-def describe_attack(name: str, attack: AttackSpec) -> str:
-    """The training attack of recipe ``name`` in words (for the training-budget tables)."""
-    if name == "arp":
-        return f"Step-LL + Iter-LL-2 eps {attack.eps}"
-    if name == "trades":
-        return f"PGD-{attack.steps} on the KL eps {attack.eps} step {attack.alpha}"
-    return f"PGD-{attack.steps} eps {attack.eps} step {attack.alpha}"
-
-
 def get(name: str) -> Recipe:
+    """The registered recipe ``name`` (a did-you-mean error for an unknown one)."""
     return RECIPES[choose(name, RECIPES, "training method")]
+
+
+def classifier_recipes() -> list[str]:
+    """The names of the recipes that train a classifier (every table of classifiers reads these)."""
+    return [name for name, r in RECIPES.items() if r.trains == "classifier"]
 
 
 @recipe("standard", needs_attack=False)
@@ -196,7 +207,8 @@ def madry_guided(b: Batch) -> StepOutput:
     return StepOutput(loss, {"ce_adv": loss.item()}, adv_pred=z_adv.argmax(1))
 
 
-@recipe("trades", options={"trades_beta": 1.0})
+@recipe("trades", options={"trades_beta": 1.0},
+        describe=lambda a: f"PGD-{a.steps} on the KL eps {a.eps} step {a.alpha}")
 def trades(b: Batch) -> StepOutput:
     """TRADES (Zhang et al. 2019, Eq. 5): ``CE(f(x), y) + beta * KL(p(x) || p(x'))``, x'
     maximising the KL (option ``trades_beta``; 1.0 for MNIST and 6.0 for CIFAR-10 in the paper)."""
@@ -236,7 +248,7 @@ def _arp_family(b: Batch, adversarial: list[torch.Tensor]) -> StepOutput:
                       z_clean.argmax(1), z_adv[:n].argmax(1))
 
 
-@recipe("arp", options=ARP_OPTIONS)
+@recipe("arp", options=ARP_OPTIONS, describe=lambda a: f"Step-LL + Iter-LL-2 eps {a.eps}")
 def arp(b: Batch) -> StepOutput:
     """ARP as the authors trained it: each clean batch paired with its Step-LL examples (one step
     of eps) and its 2-step iterated Step-LL examples (two steps of eps/2), options ``arp_alpha``,
@@ -262,7 +274,8 @@ def _purifier_monitor(model: nn.Module, x: torch.Tensor, y: torch.Tensor, seed: 
     return {"test_mse": (rebuilt - x).pow(2).mean().item(), "test_psnr": psnr(rebuilt, x).mean().item()}
 
 
-@recipe("comdefend", needs_attack=False, options={"comdefend_lambda": 1e-4}, monitor=_purifier_monitor)
+@recipe("comdefend", needs_attack=False, options={"comdefend_lambda": 1e-4}, monitor=_purifier_monitor,
+        trains="purifier")
 def comdefend(b: Batch) -> StepOutput:
     """ComDefend (Jia et al. 2019, Sec. 3.3): ``mean((RecCNN(b) - x)^2) + lambda mean(b^2)`` with the
     noisy soft bits ``b = sigmoid(ComCNN(x) - sigma eps)`` (option ``comdefend_lambda``, 1e-4); the

@@ -21,11 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attacks import pgd
-from .evaluation import EvalConfig, evaluate
-from .losses import pair_distances, true_class_confidence
-from .runtime import generator
-from .validation import AadError, check_images, check_labels, choose
+from ...attacks import pgd
+from ...evaluation import EvalConfig, evaluate
+from ...losses import pair_distances, true_class_confidence
+from ...runtime import generator
+from ...validation import AadError, check_images, check_labels, choose
 
 CONSISTENT, INCONSISTENT, CLEAN_ERROR = "consistent", "inconsistent", "clean error"
 
@@ -203,7 +203,7 @@ def history_curves(history: pd.DataFrame) -> pd.DataFrame:
 def epoch_contributions(epoch_models: Iterable[tuple[int, nn.Module]], x: torch.Tensor, y: torch.Tensor
                         ) -> dict[int, torch.Tensor]:
     """Fig. 9: the penultimate features' contributions (Eq. 5) at every saved epoch."""
-    from .contribution import dataset_contributions
+    from ...contribution import dataset_contributions
 
     return {epoch: dataset_contributions(model, x, y) for epoch, model in epoch_models}
 

@@ -15,12 +15,12 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..attacks import iterated_step_ll, least_likely, r_step_ll, step_ll
-from ..evaluation import summarize
-from ..validation import AadError, check_images
-from .attack import attention_deviation_attack
-from .gradcam import gradcam
-from .metrics import cells, completeness, connected_regions, deviation_iou, spatial_entropy, top_k_mask
+from ...attacks import iterated_step_ll, least_likely, r_step_ll, step_ll
+from ...evaluation import summarize
+from ...validation import AadError, check_images
+from ...attention.attack import attention_deviation_attack
+from ...attention.gradcam import gradcam
+from ...attention.metrics import cells, completeness, connected_regions, deviation_iou, spatial_entropy, top_k_mask
 
 Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from .validation import AadError, check_count
+from ...validation import AadError, check_count
 
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 WNID = re.compile(r"^n\d{8}$")  # WordNet noun ids as ImageNet writes them, e.g. n01751748

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..evaluation import wilson_interval
-from ..validation import AadError
+from ...intervals import wilson_interval
+from ...validation import AadError
 
 
 def compare_groups(a: pd.Series, b: pd.Series, n_boot: int = 2000, seed: int = 0) -> dict[str, float]:

@@ -24,53 +24,59 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..attacks import bim, deepfool, fgsm, pgd
-from ..attacks.context import model_mode
-from ..attention import gradcam
-from ..attention.metrics import deviation_iou
-from ..crosscheck import robust_under_all
-from ..evaluation import wilson_interval
-from ..integrity import Flag, audit, transfer_beats_whitebox, zero_or_nonfinite_gradients
-from ..runtime import derive_seed, generator
-from ..validation import AadError, check_count
-from .adaptive import Defense, adaptive, deployed, eot_samples, is_random, label
-from .comdefend import ComDefend
-from .quality import psnr, ssim
-from .transforms import encoded_bytes, hflip, make
+from ...attacks import bim, deepfool, fgsm, pgd
+from ...attacks.columns import Column, names
+from ...attacks.context import model_mode
+from ...attacks.settings import AttackSettings
+from ...attention import gradcam
+from ...attention.metrics import deviation_iou
+from ...crosscheck import robust_under_all
+from ...intervals import wilson_interval
+from ...integrity import Flag, audit, transfer_beats_whitebox, zero_or_nonfinite_gradients
+from ...params import Params
+from ...runtime import derive_seed, generator
+from ...validation import AadError, check_count
+from ...defenses.adaptive import Defense, adaptive, deployed, eot_samples, is_random, label
+from ...defenses.comdefend import ComDefend
+from ...defenses.quality import psnr, ssim
+from ...defenses.transforms import encoded_bytes, hflip, make
 
 
 @dataclass(frozen=True)
-class AttackSettings:
-    """The attacks of both tables (``compression`` params): L-inf FGSM, BIM, PGD and CW at ``eps``
-    and L2 DeepFool (minimal perturbation, no eps)."""
+class CompressionAttacks:
+    """The attacks of both tables (``compression`` params): L-inf FGSM, BIM-``bim_steps``, PGD and CW
+    with the budget ``attack`` (eps, step, steps, CW kappa), and L2 DeepFool (minimal perturbation,
+    no eps: ``overshoot``, at most ``max_iter`` steps)."""
 
-    eps: float
-    alpha: float
-    steps: int
+    attack: AttackSettings
     bim_steps: int
     overshoot: float
     max_iter: int
-    kappa: float = 50.0
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> AttackSettings:
-        c = params["compression"]
-        return cls(c["eps"], c["alpha"], c["steps"], c["bim_steps"], c["deepfool"]["overshoot"],
-                   c["deepfool"]["max_iter"], params["evaluate"]["kappa"])
+    def from_params(cls, params: Params) -> CompressionAttacks:
+        c = params.compression
+        return cls(AttackSettings(c.eps, c.alpha, c.steps, kappa=params.evaluate.kappa), c.bim_steps,
+                   c.deepfool.overshoot, c.deepfool.max_iter)
+
+    @property
+    def eps(self) -> float:
+        return self.attack.eps
 
     def columns(self) -> list[str]:
-        return ["FGSM", f"BIM-{self.bim_steps}", f"PGD-{self.steps}", f"CW-{self.steps}", "DeepFool"]
+        return names([Column("FGSM"), Column("BIM", self.bim_steps), Column("PGD", self.attack.steps),
+                      Column("CW", self.attack.steps), Column("DeepFool")])
 
     def bounded(self) -> list[str]:
         """The columns with an eps ball (all but DeepFool): the worst case of a defense is over these."""
         return self.columns()[:4]
 
 
-def defense_suite(params: dict[str, Any], purifiers: dict[str, ComDefend]) -> dict[str, Defense]:
+def defense_suite(params: Params, purifiers: dict[str, ComDefend]) -> dict[str, Defense]:
     """label -> defense in table order: no defense, the ``compression.defenses`` transforms, then
     the trained ComDefend variants (``purifiers``: variant -> model)."""
     suite: dict[str, Defense] = {"no defense": make("none")}
-    for spec in params["compression"]["defenses"]:
+    for spec in params.compression.defenses:
         t = make(**spec)
         suite[t.label] = t
     for purifier in purifiers.values():
@@ -78,19 +84,20 @@ def defense_suite(params: dict[str, Any], purifiers: dict[str, ComDefend]) -> di
     return suite
 
 
-def attack(column: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, s: AttackSettings, seed: int, *,
+def attack(column: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, s: CompressionAttacks, seed: int, *,
            adaptive_run: bool = False, eot: int = 1) -> torch.Tensor:
     """The images of one table column. Grey-box (``adaptive_run=False``): the last iterate on
     ``model`` (the classifier). Adaptive: first fooling point on ``model`` (the adaptive defended
     model), ``eot`` gradients per step (DeepFool linearises one pass and takes none)."""
-    kind = column.split("-")[0]
+    kind = Column.parse(column).kind
     stop = adaptive_run
+    a = s.attack
     if kind == "FGSM":
-        return fgsm(model, x, y, s.eps, stop_when_fooled=stop, eot_samples=eot)
+        return fgsm(model, x, y, a.eps, stop_when_fooled=stop, eot_samples=eot)
     if kind == "BIM":
-        return bim(model, x, y, s.eps, steps=s.bim_steps, stop_when_fooled=stop, eot_samples=eot)
+        return bim(model, x, y, a.eps, steps=s.bim_steps, stop_when_fooled=stop, eot_samples=eot)
     if kind in ("PGD", "CW"):
-        return pgd(model, x, y, s.eps, s.alpha, s.steps, loss="ce" if kind == "PGD" else "cw", kappa=s.kappa,
+        return pgd(model, x, y, a.eps, a.alpha, a.steps, loss="ce" if kind == "PGD" else "cw", kappa=a.kappa,
                    generator=generator(derive_seed(seed, column), x.device), stop_when_fooled=stop, eot_samples=eot)
     if kind == "DeepFool":
         return deepfool(model, x, y, overshoot=s.overshoot, max_iter=s.max_iter)
@@ -128,7 +135,7 @@ def _records(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adversarial: di
 
 
 def greybox_records(model: nn.Module, x: torch.Tensor, y: torch.Tensor, defenses: dict[str, Defense],
-                    s: AttackSettings, draws: int = 1, seed: int = 0,
+                    s: CompressionAttacks, draws: int = 1, seed: int = 0,
                     progress: Callable[[str], None] | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, torch.Tensor]]:
     """The papers' protocol: each attack computed once on the classifier, then every defense
     applied. Returns (label -> per-image records with ``Clean`` and one column per attack, the
@@ -144,7 +151,7 @@ def greybox_records(model: nn.Module, x: torch.Tensor, y: torch.Tensor, defenses
 
 
 def adaptive_records(model: nn.Module, x: torch.Tensor, y: torch.Tensor, defenses: dict[str, Defense],
-                     s: AttackSettings, eot: int = 8, draws: int = 1, seed: int = 0,
+                     s: CompressionAttacks, eot: int = 8, draws: int = 1, seed: int = 0,
                      progress: Callable[[str], None] | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, torch.Tensor]]]:
     """White-box attacks on each defended pipeline (BPDA where it is not differentiable, EOT with
     ``eot`` gradients where it is random), scored on the deployed defense: the eps-bounded columns
@@ -237,7 +244,7 @@ def verdicts(grey: dict[str, pd.DataFrame], adapt: dict[str, pd.DataFrame], colu
 
 
 def audit_defenses(model: nn.Module, x: torch.Tensor, y: torch.Tensor, defenses: dict[str, Defense],
-                   adapt: dict[str, pd.DataFrame], grey: dict[str, pd.DataFrame], s: AttackSettings,
+                   adapt: dict[str, pd.DataFrame], grey: dict[str, pd.DataFrame], s: CompressionAttacks, *,
                    checks_steps: int = 10, autoattack_steps: int = 100, seed: int = 0, targeted: bool = False
                    ) -> tuple[dict[str, list[Flag]], pd.DataFrame, pd.DataFrame]:
     """The integrity audit of every row of the adaptive table, on the first ``len(y)`` images: on
@@ -250,11 +257,11 @@ def audit_defenses(model: nn.Module, x: torch.Tensor, y: torch.Tensor, defenses:
     A random defense's image counts as robust when it held in at least half the draws.
     Returns (label -> flags, the cross-check table, the checks table)."""
     n = len(y)
-    ours = [c for c in s.bounded() if c.split("-")[0] in ("PGD", "CW")]
+    ours = [c for c in s.bounded() if Column.parse(c).kind in ("PGD", "CW")]
     flags, rows, checks = {}, {}, []
     for name, defense in defenses.items():
         evaluated = (adapt[name] >= 0.5).iloc[:n]
-        f, rows[name] = audit(adaptive(model, defense), x, y, evaluated, ours, s.eps, s.alpha, checks_steps,
+        f, rows[name] = audit(adaptive(model, defense), x, y, evaluated, ours, s.attack.eps, s.attack.alpha, checks_steps,
                               autoattack_steps, seed, targeted)
         whitebox = torch.tensor(robust_under_all(evaluated, ours, n))
         transfer = torch.tensor((grey[name][ours] >= 0.5).iloc[:n].all(axis=1).to_numpy())
@@ -343,6 +350,6 @@ def code_stability(purifier: ComDefend, x: torch.Tensor, draws: int = 8, seed: i
     return float(torch.stack([(b != bits[0]).float().mean() for b in bits[1:]]).mean())
 
 
-__all__ = ["AttackSettings", "defense_suite", "attack", "correct", "robust", "greybox_records",
+__all__ = ["CompressionAttacks", "defense_suite", "attack", "correct", "robust", "greybox_records",
            "adaptive_records", "accuracy_table", "uncertainty_table", "worst_case", "side_by_side", "verdicts",
            "audit_defenses", "deepfool_norms", "quality_row", "quality_sweep", "flip_attention", "code_stability"]

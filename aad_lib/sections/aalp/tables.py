@@ -1,0 +1,61 @@
+"""The AALP paper's tables beyond the robustness table itself: ours beside the paper's rows,
+contributions beside robustness, and the lambda sweep of Fig. 6."""
+from __future__ import annotations
+
+
+import pandas as pd
+
+from ...tables import flatten_columns, seed_cells, seeds_uncertainty
+from ...params import Params
+from ...results import read_summaries
+from . import references
+
+
+def with_paper(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
+    """Interleave our rows and the paper's: ``<label> (ours)``, ``<label> (paper)``."""
+    rows = []
+    for method in ours.index:
+        label = references.paper_label(method)
+        rows.append(ours.loc[method].rename(f"{label} (ours)"))
+        if method in paper.index:
+            rows.append(paper.loc[method, [c for c in ours.columns if c in paper.columns]].rename(f"{label} (paper)"))
+    return pd.DataFrame(rows)
+
+
+def contribution_by_method(params: Params, summary: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Per method, the mean/min/max over seeds of :func:`aad_lib.contribution.summary_table`'s
+    numbers, beside the method's mean ``column`` accuracy (percent) over its seeds and that
+    accuracy's uncertainty (:func:`seeds_uncertainty`)."""
+    per_method = flatten_columns(summary.drop(columns="seed").groupby("method", sort=False).agg(["mean", "min", "max"]))
+    runs = {m: s for m in per_method.index if (s := seed_cells(params, m, column))}
+    accuracy = {m: sum(100 * c["accuracy"] for c in s) / len(s) for m, s in runs.items()}
+    spread = {m: seeds_uncertainty([100 * c["accuracy"] for c in s], s[0]["n"]) for m, s in runs.items()}
+    per_method.insert(0, f"{column} accuracy (%), mean", pd.Series(accuracy))
+    per_method.insert(1, f"{column} accuracy (%), uncertainty", pd.Series(spread))
+    return per_method
+
+
+def lambda_sweep(params: Params, base: str = "aalp") -> pd.DataFrame:
+    """Fig. 6 data: one row per (lambda, seed) of ``base`` and of every named variant whose recipe is
+    ``base``'s (in either run group), ``alp_weight`` as lambda, the accuracies in percent."""
+    from ...pipeline import method_recipe, train_config
+
+    rows = []
+    for (method, seed), summary in read_summaries(params, None).items():
+        if method != base and method_recipe(params, method) != method_recipe(params, base):
+            continue
+        lam = train_config(params, method, seed).options["alp_weight"]
+        rows.append({"method": method, "lambda": lam, "seed": seed, "n": summary["n"],
+                     **{c: 100 * summary["accuracy"][c]["accuracy"] for c in summary["columns"]}})
+    return pd.DataFrame(rows).sort_values(["lambda", "seed"]).reset_index(drop=True) if rows else pd.DataFrame()
+
+
+def lambda_sweep_table(sweep: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Fig. 6 as a table: per lambda of :func:`lambda_sweep`, the mean, min, max and seed count of
+    each of ``columns`` and its uncertainty (:func:`seeds_uncertainty`)."""
+    grouped = sweep.groupby("lambda")
+    table = flatten_columns(grouped[columns].agg(["mean", "min", "max", "count"]))
+    for c in columns:
+        table[f"{c}: uncertainty"] = grouped.apply(lambda g, c=c: seeds_uncertainty(list(g[c]), int(g["n"].iloc[0])),
+                                                   include_groups=False)
+    return table
