@@ -104,6 +104,8 @@ def _cmd_bench(args: argparse.Namespace) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .training import recipes  # the help lists the recipe registry
+
     p = argparse.ArgumentParser(prog="aad", description="Attention- and compression-based adversarial defenses.")
     sub = p.add_subparsers(metavar="command")
 
@@ -122,7 +124,8 @@ def _parser() -> argparse.ArgumentParser:
     with_params(d.add_parser("prepare", help="materialise the configured train/test split")).set_defaults(run=_cmd_prepare)
 
     t = with_params(sub.add_parser("train", help="train one method (resumes from its last checkpoint)"))
-    t.add_argument("--method", required=True)
+    t.add_argument("--method", required=True, help="a recipe (" + ", ".join(sorted(recipes.classifier_recipes()))
+                   + ") or a named variant of params.yaml's methods")
     t.add_argument("--seed", type=int, default=None, help="default: params seed")
     t.add_argument("--restart", action="store_true", help="ignore existing checkpoints")
     t.set_defaults(run=_cmd_train)
@@ -133,7 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     tp.set_defaults(run=_cmd_train_purifier)
 
     e = with_params(sub.add_parser("evaluate", help="robustness table row of one trained model"))
-    e.add_argument("--method", required=True)
+    e.add_argument("--method", required=True, help="a trained method (run.methods, run.extra_methods, ...)")
     e.add_argument("--seed", type=int, default=None)
     e.set_defaults(run=_cmd_evaluate)
 

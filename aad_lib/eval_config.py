@@ -11,7 +11,35 @@ from .validation import check_count, check_eps, check_positive
 
 @dataclass
 class EvalConfig:
-    """The paper's MNIST protocol by default: eps 0.3, step 0.01, random start, CW kappa 50."""
+    """The robustness table's protocol (AALP paper, Table 2); by default the paper's MNIST one.
+
+    The defaults: eps 0.3, step 0.01, random start, CW kappa 50, PGD-k and CW-k for k = 10, 20,
+    40, 100. PGD (Madry et al., ICLR 2018) climbs the cross-entropy, CW the margin loss of Carlini
+    and Wagner (IEEE S&P 2017). The values are checked on construction (eps >= 0, alpha > 0,
+    batch size and step counts >= 1).
+
+    Arguments:
+        eps (float): L-inf radius, >= 0 (pixel units, images in [0, 1]). Default: 0.3.
+        alpha (float): step size of PGD and CW, > 0. Default: 0.01.
+        pgd_steps (list[int]): the step counts k of the PGD-k columns (empty: none).
+            Default: ``[10, 20, 40, 100]``.
+        cw_steps (list[int]): the step counts k of the CW-k columns (empty: none).
+            Default: ``[10, 20, 40, 100]``.
+        kappa (float): confidence of the CW margin. Default: 50.0.
+        random_start (bool): start PGD and CW from a uniform point of the ball. Default: True.
+        batch_size (int): images attacked at a time, >= 1. Default: 500.
+        seed (int): the seed the random starts derive from. Default: 0.
+        stop_when_fooled (bool): AutoAttack's robust-accuracy convention (see
+            :mod:`aad_lib.evaluation`); False: the last iterate. Default: True.
+
+    Examples:
+        >>> from aad_lib.eval_config import EvalConfig
+        >>> cfg = EvalConfig(pgd_steps=[40, 10], cw_steps=[100])
+        >>> cfg.eps, cfg.alpha, cfg.columns()
+        (0.3, 0.01, ['Clean', 'FGSM', 'PGD-10', 'PGD-40', 'CW-100'])
+        >>> cfg.strongest()
+        ['PGD-40', 'CW-100']
+    """
 
     eps: float = 0.3
     alpha: float = 0.01

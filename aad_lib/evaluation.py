@@ -28,12 +28,49 @@ from .validation import check_images, check_labels
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: EvalConfig | None = None,
              progress: bool = True) -> pd.DataFrame:
-    """Per-sample records of Table 2 with the model in eval mode. Columns:
+    """Per-sample records of the AALP paper's robustness table (Table 2), with the model in eval mode.
+
+    FGSM (Goodfellow et al., ICLR 2015), PGD-k on the cross-entropy and CW-k on the CW margin
+    (Madry et al., ICLR 2018; Carlini and Wagner, IEEE S&P 2017) at ``cfg``'s budget; the PGD-k
+    (and CW-k) columns are read off one trajectory of max(k) steps, seeded from ``cfg.seed``, with
+    AutoAttack's robust-accuracy convention unless ``cfg.stop_when_fooled`` is False (module
+    docstring). The model is attacked in eval mode on its own device, ``cfg.batch_size`` images
+    at a time, and left in the mode it was in. Columns:
 
     - ``index``, ``label``, ``confidence`` (clean true-class softmax probability);
     - one boolean column per attack of :meth:`EvalConfig.columns` ("still classified correctly");
     - ``conf:<attack>``: the adversarial image's true-class probability, and ``pair:<attack>``:
       ``||z(x) - z(x')||^2``, the per-sample ALP term (AALP paper, Table 1 and Fig. 11 use both).
+
+    Arguments:
+        model (nn.Module): classifier returning logits.
+        x (torch.Tensor): test images in [0, 1].
+        y (torch.Tensor): their true labels.
+        cfg (EvalConfig | None): the attack budget and columns; None: ``EvalConfig()``, the AALP
+            paper's MNIST protocol. Default: None.
+        progress (bool): show a progress bar (on a terminal only). Default: True.
+
+    Shape:
+        - x: (N, C, H, W), values in [0, 1].
+        - y: (N,) int64 class indices.
+        - returns: a DataFrame of N rows, one per image.
+
+    Examples:
+        >>> import torch
+        >>> from aad_lib.eval_config import EvalConfig
+        >>> from aad_lib.evaluation import evaluate
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+        >>> x, y = torch.rand(6, 1, 2, 2), torch.tensor([0, 1, 2, 0, 1, 2])
+        >>> cfg = EvalConfig(eps=0.1, alpha=0.05, pgd_steps=[1, 2], cw_steps=[2], batch_size=4)
+        >>> records = evaluate(model, x, y, cfg, progress=False)
+        >>> len(records), list(records.columns[:8])
+        (6, ['index', 'label', 'confidence', 'Clean', 'FGSM', 'PGD-1', 'PGD-2', 'CW-2'])
+        >>> list(records.columns[8:])
+        ['conf:FGSM', 'conf:PGD-1', 'conf:PGD-2', 'conf:CW-2',
+         'pair:FGSM', 'pair:PGD-1', 'pair:PGD-2', 'pair:CW-2']
+        >>> clean, pgd1, pgd2 = records["Clean"], records["PGD-1"], records["PGD-2"]
+        >>> bool((pgd1 <= clean).all() and (pgd2 <= pgd1).all())  # AutoAttack's convention
+        True
     """
     from tqdm.auto import tqdm
 
@@ -82,7 +119,27 @@ def _records(clean: torch.Tensor, attacked: dict[str, torch.Tensor], y: torch.Te
 
 
 def summarize(records: pd.DataFrame, columns: list[str]) -> dict[str, dict[str, float]]:
-    """Accuracy, sample count and 95% Wilson interval per column (fractions in [0, 1])."""
+    """Accuracy, sample count and 95% Wilson interval (Wilson, JASA 1927) per column of the robustness table.
+
+    Fractions in [0, 1]; the interval is :func:`aad_lib.intervals.wilson_interval`. Returns
+    ``{column: {"accuracy", "n", "ci_low", "ci_high"}}``.
+
+    Arguments:
+        records (pd.DataFrame): per-sample records with one boolean column per attack (those of
+            :func:`evaluate`), at least one row.
+        columns (list[str]): the columns to summarise.
+
+    Examples:
+        >>> import pandas as pd
+        >>> from aad_lib.evaluation import summarize
+        >>> records = pd.DataFrame({"Clean": [True, True, True, False], "FGSM": [True, False, False, False]})
+        >>> s = summarize(records, ["Clean", "FGSM"])
+        >>> clean = s["Clean"]
+        >>> clean["accuracy"], clean["n"], round(clean["ci_low"], 3), round(clean["ci_high"], 3)
+        (0.75, 4, 0.301, 0.954)
+        >>> s["FGSM"]["accuracy"]
+        0.25
+    """
     out = {}
     n = len(records)
     for col in columns:

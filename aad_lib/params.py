@@ -210,6 +210,8 @@ class AttentionParams:
 
 @dataclass(frozen=True)
 class DeepFoolParams:
+    """``compression.deepfool``: DeepFool's overshoot and step limit (Moosavi-Dezfooli et al., CVPR 2016)."""
+
     overshoot: float
     max_iter: int
 
@@ -234,6 +236,8 @@ class ComDefendParams:
 
 @dataclass(frozen=True)
 class AuditParams:
+    """``compression.audit``: the integrity audit of the adaptive table (images, APGD-T or not)."""
+
     samples: int
     targeted: bool
 

@@ -94,8 +94,13 @@ def method_recipe(params: Params, method: str) -> str:
 
 
 def train_config(params: Params, method: str, seed: int) -> TrainConfig:
-    """``train`` merged with ``methods.<method>``; keys a method does not know are errors."""
+    """``train`` merged with ``methods.<method>``; keys a method does not know are errors, and so is
+    a recipe that trains a purifier (``aad train-purifier`` trains those, from ``compression``)."""
     recipe = method_recipe(params, method)
+    if recipes.RECIPES[recipe].trains != "classifier":
+        raise AadError(f"method {method!r} trains a {recipes.RECIPES[recipe].trains}, not a classifier: train it with "
+                       f"`aad train-purifier --variant ...` (compression.comdefend settings); classifier recipes: "
+                       f"{', '.join(sorted(recipes.classifier_recipes()))}.")
     merged = {f.name: getattr(params.train, f.name) for f in dataclasses.fields(params.train)}
     options = {}
     for key, value in params.method(method).settings.items():

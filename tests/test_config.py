@@ -144,3 +144,12 @@ def test_comdefend_is_trained_by_the_shared_loop_with_its_own_settings():
     assert str(purifiers.purifier_dir(parse(params), "plain")) == "models/comdefend-plain/seed0"
     with pytest.raises(AadError, match="ComDefend variant"):
         purifiers.purifier_spec(parse(params), "fancy")
+
+
+def test_a_purifier_recipe_is_not_trained_as_a_classifier():
+    """The recipe registry says what each recipe trains: listing comdefend as a classifier method is
+    refused before anything runs, with the command that trains it."""
+    params = config.resolve_profile("default", ROOT)
+    params["run"]["extra_methods"] = ["comdefend"]
+    with pytest.raises(AadError, match=r"'comdefend' trains a purifier, not a classifier: train it with `aad train-purifier"):
+        pipeline.check_params(parse(params))

@@ -21,8 +21,11 @@ class Column:
         steps (int | None): the step count of a stepped kind, None for a single-shot one. Default: None.
 
     Examples:
+        >>> from aad_lib.attacks.columns import Column
         >>> str(Column("PGD", 40)), Column.parse("CW-100").steps, Column.parse("PGD-40").with_kind("CW")
         ('PGD-40', 100, Column(kind='CW', steps=40))
+        >>> Column.parse("FGSM"), Column("DeepFool").name
+        (Column(kind='FGSM', steps=None), 'DeepFool')
     """
 
     kind: str
@@ -65,12 +68,32 @@ class Column:
 
 
 def names(columns: list[Column]) -> list[str]:
-    """The table names of ``columns``, in order."""
+    """The table names of ``columns``, in order (``Clean``, ``FGSM``, ``PGD-40``, ...).
+
+    Arguments:
+        columns (list[Column]): the columns.
+
+    Examples:
+        >>> from aad_lib.attacks.columns import Column, names
+        >>> names([Column("Clean"), Column("FGSM"), Column("PGD", 40), Column("CW", 100)])
+        ['Clean', 'FGSM', 'PGD-40', 'CW-100']
+    """
     return [str(c) for c in columns]
 
 
 def cw_twin(name: str) -> str | None:
-    """The CW column with the step count of column ``name`` (``PGD-40`` -> ``CW-40``), None for a
-    column without steps (the AALP tables show each PGD column beside its CW twin)."""
+    """The CW column with the step count of column ``name`` (``PGD-40`` -> ``CW-40``); None without steps.
+
+    The AALP tables show each PGD column beside its CW twin. A bad name is an error that lists the
+    valid forms (:meth:`Column.parse`).
+
+    Arguments:
+        name (str): a column name, e.g. ``PGD-40`` or ``FGSM``.
+
+    Examples:
+        >>> from aad_lib.attacks.columns import cw_twin
+        >>> cw_twin("PGD-40"), cw_twin("BIM-10"), cw_twin("FGSM")
+        ('CW-40', 'CW-10', None)
+    """
     column = Column.parse(name)
     return None if column.steps is None else str(column.with_kind("CW"))

@@ -9,11 +9,12 @@ from ..validation import check_count, check_eps, check_positive
 
 @dataclass(frozen=True)
 class AttackSettings:
-    """An L-inf attack budget: ``steps`` steps of size ``alpha`` inside the ball of radius ``eps``
-    (pixel units, images in [0, 1]), from a uniform random start in the ball when
-    ``random_start`` (Madry et al., "Towards Deep Learning Models Resistant to Adversarial
-    Attacks", ICLR 2018), and the confidence ``kappa`` of the CW margin loss (Carlini and Wagner,
-    IEEE S&P 2017) when the attack climbs that loss instead of the cross-entropy.
+    """An L-inf attack budget (Madry et al., ICLR 2018): ``steps`` steps of size ``alpha``, radius ``eps``.
+
+    The ball is in pixel units (images in [0, 1]); the attack starts from a uniform random point
+    of the ball when ``random_start`` (Madry et al., "Towards Deep Learning Models Resistant to
+    Adversarial Attacks", ICLR 2018). ``kappa`` is the confidence of the CW margin loss (Carlini
+    and Wagner, IEEE S&P 2017) when the attack climbs that loss instead of the cross-entropy.
 
     Arguments:
         eps (float): radius of the L-inf ball, >= 0.
@@ -23,8 +24,11 @@ class AttackSettings:
         kappa (float): CW margin confidence. Default: 50.0 (the AALP paper's MNIST setting).
 
     Examples:
+        >>> from aad_lib.attacks.settings import AttackSettings
         >>> AttackSettings(eps=0.3, alpha=0.01, steps=40).scaled(0.5)
         AttackSettings(eps=0.15, alpha=0.005, steps=40, random_start=True, kappa=50.0)
+        >>> AttackSettings(eps=0.3, alpha=0.01, steps=40).with_steps(100).steps
+        100
     """
 
     eps: float

@@ -1,14 +1,15 @@
 """The AALP paper's tables beyond the robustness table itself: ours beside the paper's rows,
-contributions beside robustness, and the lambda sweep of Fig. 6."""
+contributions beside robustness, the lambda sweep of Fig. 6, and paired differences of methods
+(the Guided Dropout ablation, AALP vs ALP)."""
 from __future__ import annotations
-
 
 import pandas as pd
 
-from ...tables import flatten_columns, seed_cells, seeds_uncertainty
 from ...params import Params
-from ...results import read_summaries
+from ...results import read_records, read_summaries
+from ...tables import flatten_columns, seed_accuracies, seed_cells, seeds_uncertainty
 from . import references
+from .analysis import paired_difference
 
 
 def with_paper(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
@@ -59,3 +60,35 @@ def lambda_sweep_table(sweep: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
         table[f"{c}: uncertainty"] = grouped.apply(lambda g, c=c: seeds_uncertainty(list(g[c]), int(g["n"].iloc[0])),
                                                    include_groups=False)
     return table
+
+
+def paired_differences(params: Params, pairs: list[tuple[str, str]], columns: list[str]) -> pd.DataFrame:
+    """One row per (pair, column): the accuracy of the second method of each pair minus the first's
+    (points, :func:`aad_lib.sections.aalp.analysis.paired_difference`: each averaged over its seeds,
+    a paired bootstrap over the same test images with ``analysis.bootstrap`` resamples and the
+    params' seed), the pair labelled ``<second> - <first>`` in the paper's names."""
+    rows = []
+    for base, other in pairs:
+        base_records = list(read_records(params, base).values())
+        other_records = list(read_records(params, other).values())
+        for column in columns:
+            difference = paired_difference(other_records, base_records, column, params.analysis.bootstrap, seed=params.seed)
+            rows.append({"pair": f"{references.paper_label(other)} - {references.paper_label(base)}", "column": column,
+                         **difference})
+    return pd.DataFrame(rows)
+
+
+def versus_table(params: Params, method: str, baseline: str, columns: list[str],
+                 labels: tuple[str, str] = ("AALP", "ALP")) -> pd.DataFrame:
+    """``method`` minus ``baseline`` per column (rows), as :func:`paired_differences`, with each
+    method's per-seed accuracies beside, headed ``<label> per seed`` (``labels``: method's,
+    baseline's; AALP vs ALP is the paper's central comparison)."""
+    method_records, baseline_records = read_records(params, method), read_records(params, baseline)
+    rows = []
+    for column in columns:
+        difference = paired_difference(list(method_records.values()), list(baseline_records.values()), column,
+                                       params.analysis.bootstrap, seed=params.seed)
+        rows.append({"column": column, **difference,
+                     f"{labels[1]} per seed": [round(v, 1) for v in seed_accuracies(params, baseline, column)],
+                     f"{labels[0]} per seed": [round(v, 1) for v in seed_accuracies(params, method, column)]})
+    return pd.DataFrame(rows).set_index("column")
