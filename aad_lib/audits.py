@@ -38,14 +38,15 @@ def audit_methods(params: Params, load_model: Callable[[str, int], nn.Module], x
     evaluation's fewest steps and four times as many (last iterates)."""
     e, i = params.evaluate, params.integrity
     seed = params.analysis.figure_seed
-    columns = our_columns or eval_config(params).strongest()
-    steps = min(e.pgd_steps)
+    protocol = eval_config(params)
+    columns = our_columns or protocol.strongest()
+    budget = protocol.attack(min(e.pgd_steps))
     n = min(i.samples, len(y))
     flags, rows, checks = {}, {}, []
     for method in methods:
         evaluated = read_records(params, method, [seed])[seed]
         flags[method], rows[method] = audit(load_model(method, seed), x[:n], y[:n], evaluated, columns,
-                                            e.eps, e.alpha, steps, i.autoattack_steps, e.seed)
+                                            budget, i.autoattack_steps, e.seed)
         checks += [{"method": method, "check": f.check, "value": f.value, "threshold": f.threshold,
                     "raised": f.raised, "if raised": f.meaning} for f in flags[method]]
     return Audit(flags, pd.DataFrame(rows).T, pd.DataFrame(checks).set_index(["method", "check"]))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .attacks.columns import Column, names
+from .attacks.settings import AttackSettings
 from .validation import check_count, check_eps, check_positive
 
 
@@ -66,3 +67,8 @@ class EvalConfig:
     def strongest(self) -> list[str]:
         """The PGD and the CW column with the most steps (the integrity audits' white-box reference)."""
         return names([Column(kind, max(steps)) for kind, steps in (("PGD", self.pgd_steps), ("CW", self.cw_steps)) if steps])
+
+    def attack(self, steps: int) -> AttackSettings:
+        """The evaluation's budget (eps, step, random start, CW kappa) with ``steps`` steps: the
+        settings of its PGD-``steps`` and CW-``steps`` columns."""
+        return AttackSettings(self.eps, self.alpha, steps, self.random_start, self.kappa)

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .attacks.settings import AttackSettings
 from .attacks import model_mode, pgd
 from .crosscheck import COLUMNS, compare_with_ours, robust_under_all
 from .validation import check_count, check_eps, check_images, check_labels
@@ -153,16 +154,17 @@ def weaker_than_autoattack(ours: float, autoattack: float, n: int, attacks: str 
 
 
 def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, evaluated: pd.DataFrame, our_columns: list[str],
-          eps: float, alpha: float, steps: int, autoattack_steps: int = 100, seed: int = 0,
+          attack: AttackSettings, autoattack_steps: int = 100, seed: int = 0,
           targeted: bool = True) -> tuple[list[Flag], dict[str, float]]:
     """Everything a table row is checked with, on the first ``len(y)`` evaluated images: the four
-    gradient-masking checks (:func:`run_checks`: the white-box reference is ``our_columns`` of the
-    evaluation records, robust under all of them; more steps = PGD-``4 steps`` vs PGD-``steps``)
-    and the AutoAttack cross-check against the same columns, whose gap is the fifth flag.
-    Returns (flags, the cross-check row of :func:`aad_lib.crosscheck.compare_with_ours`)."""
-    row = compare_with_ours(model, x, y, evaluated, our_columns, eps, autoattack_steps, seed, targeted)
+    gradient-masking checks (:func:`run_checks` at the budget ``attack``: the white-box reference
+    is ``our_columns`` of the evaluation records, robust under all of them; more steps =
+    PGD-``4 attack.steps`` vs PGD-``attack.steps``) and the AutoAttack cross-check at ``attack.eps``
+    against the same columns, whose gap is the fifth flag. Returns (flags, the cross-check row of
+    :func:`aad_lib.crosscheck.compare_with_ours`)."""
+    row = compare_with_ours(model, x, y, evaluated, our_columns, attack.eps, autoattack_steps, seed, targeted)
     ours = torch.tensor(robust_under_all(evaluated, our_columns, len(y)), device=x.device)
-    flags = run_checks(model, x, y, eps, alpha, steps, ours, seed)
+    flags = run_checks(model, x, y, attack.eps, attack.alpha, attack.steps, ours, seed)
     flags.append(weaker_than_autoattack(row["ours"] / 100, (row["ours"] - row["gap (points)"]) / 100, row["n"],
                                         "APGD-CE+T" if targeted else "APGD-CE"))
     return flags, row

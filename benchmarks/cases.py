@@ -127,18 +127,17 @@ def training_step_rows(s: Setup, methods: list[str] | None = None, attack_steps:
     """One optimisation step of every training method (PGD-``attack_steps`` inner attack, step
     eps/2) on the bench batch; the floor is the passes the method needs at the least: the attack's
     steps plus one forward+backward per image the loss sees (1 for standard/Madry, 2 for the
-    clean+adversarial methods)."""
+    clean+adversarial methods, 6 for ARP's three images and their masked copies: the recipe record's
+    ``loss_passes``)."""
     rows = []
     for method in methods or sorted(recipes.classifier_recipes()):  # a purifier has no classifier step to time
-        model = s.fresh_model()
+        model, recipe = s.fresh_model(), recipes.get(method)
         cfg = TrainConfig(method=method, epochs=1, batch_size=s.batch,
-                          attack=AttackSettings(s.eps, s.eps / 2, attack_steps if recipes.get(method).needs_attack else 0))
+                          attack=AttackSettings(s.eps, s.eps / 2, attack_steps if recipe.needs_attack else 0))
         optimizer = make_optimizer(model, cfg)
-        recipe = recipes.get(method)
         g = torch.Generator(device=s.device).manual_seed(0)
         batch = recipes.Batch(model, s.x, s.y, cfg.attack, cfg.options, g)
-        loss_passes = 2 if method in {"alp", "alp+gd", "alp+aw", "aalp", "trades"} else 1
-        passes = loss_passes + (attack_steps if recipes.get(method).needs_attack else 0)
+        passes = recipe.loss_passes + (attack_steps if recipe.needs_attack else 0)
         model.train()
         t = s.time_together({"floor": floor(model, s.x, s.y, passes), "ours": lambda: train_step(recipe, batch, optimizer)})
         rows.append({**s.describe(), "operation": f"train step: {method}", **timed("floor", t["floor"]),

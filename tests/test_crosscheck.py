@@ -8,6 +8,7 @@ import torchattacks  # noqa: F401
 
 from aad_lib import crosscheck, integrity
 from aad_lib.validation import AadError
+from aad_lib.attacks.settings import AttackSettings
 
 
 def test_autoattack_columns_never_exceed_the_ones_before(tiny_model, digits):
@@ -52,7 +53,7 @@ def test_audit_gives_five_flags_and_reads_the_white_box_reference_from_the_recor
 
     x, y = digits
     evaluated = pd.DataFrame({"PGD-5": [False] * len(y), "CW-5": [False] * len(y)})  # ours broke everything
-    flags, row = integrity.audit(tiny_model, x[:8], y[:8], evaluated, ["PGD-5", "CW-5"], 0.3, 0.1, 2, 3)
+    flags, row = integrity.audit(tiny_model, x[:8], y[:8], evaluated, ["PGD-5", "CW-5"], AttackSettings(0.3, 0.1, 2), 3)
     assert len(flags) == 5 and row["ours"] == 0.0
     noise = flags[2]
     assert noise.value == 0.0 and not noise.raised  # nothing survived ours, so noise cannot beat it

@@ -402,3 +402,20 @@ def test_comdefend_is_reconstruction_mse_plus_lambda_code_power(monkeypatch):
 
 HAND_TESTED = ("standard", "madry", "madry+gd", "standard+gd", "standard+flip", "alp", "alp+aw", "alp+gd",
                "aalp", "trades", "arp", "arp-pgd", "comdefend")
+
+
+def test_loss_passes_count_the_images_each_loss_sends_through_the_model():
+    """The bench's floor reads each record's loss_passes: count the images every recipe's loss
+    sends through the network per clean image (a hook on the first layer, which Guided Dropout's
+    penultimate pass also goes through; the attacks are switched off with eps 0)."""
+    x, y = torch.rand(4, 1, 28, 28), torch.randint(0, 10, (4,))
+    for name, recipe in recipes.RECIPES.items():
+        if recipe.trains != "classifier":
+            continue
+        torch.manual_seed(0)
+        model = models.for_dataset("lenet_small", "mnist5k")
+        seen = []
+        hook = model.normalize.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[0]))
+        recipe(recipes.Batch(model, x, y, AttackSettings(0.0, 0.1, 0), dict(recipe.options), torch.Generator().manual_seed(0)))
+        hook.remove()
+        assert sum(seen) == recipe.loss_passes * len(x), (name, seen, recipe.loss_passes)

@@ -368,6 +368,8 @@ def test_recipe_decorator_registers_one_record_per_recipe(monkeypatch):
     assert a.describe_attack(attack) == "PGD-3 eps 0.3 step 0.1"
     assert b.describe_attack(attack) == "none"  # no attack, whatever the describe function says
     assert recipes.classifier_recipes() == ["probe-a"]
+    assert a.loss_passes == 1 and recipes.recipe("probe-d", loss_passes=2)(step_a) is step_a
+    assert recipes.RECIPES["probe-d"].loss_passes == 2
     with pytest.raises(AadError, match="Did you mean 'classifier'"):
         recipes.recipe("probe-c", trains="clasifier")(step_a)
 

@@ -170,3 +170,8 @@ def test_import_log_writes_the_modules_of_a_process_only_when_asked(tmp_path):
     quiet = {k: v for k, v in env.items() if k != "AAD_IMPORT_LOG"}
     subprocess.run([sys.executable, "-c", code], check=True, env=quiet, cwd=tmp_path)
     assert len(list((tmp_path / "log").glob("*.json"))) == 1
+
+
+def test_eval_config_gives_each_column_its_attack_settings():
+    cfg = EvalConfig(eps=0.2, alpha=0.05, pgd_steps=[10], cw_steps=[10], kappa=20.0, random_start=False)
+    assert cfg.attack(40) == AttackSettings(0.2, 0.05, 40, random_start=False, kappa=20.0)

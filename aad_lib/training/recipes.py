@@ -72,7 +72,10 @@ class Recipe:
     """One training method: its loss ``step`` (a clean batch -> loss, parts, predictions), its
     ``options`` and their defaults, whether it needs the training attack, what kind of model it
     trains (``classifier`` or ``purifier``), its own end-of-epoch ``monitor`` (None: the loop's
-    clean and PGD test accuracy) and how it describes its training attack in the tables."""
+    clean and PGD test accuracy), how it describes its training attack in the tables, and how many
+    images its loss passes through the model per clean image (``loss_passes``: 1 for clean or
+    adversarial only, 2 for clean + adversarial, 6 for ARP's clean + two adversarial images and
+    their attention-masked copies, 4 for ARP on PGD; the benchmark's floor counts these)."""
 
     name: str
     step: Step
@@ -81,6 +84,7 @@ class Recipe:
     trains: str = "classifier"
     monitor: Monitor | None = None
     describe: Callable[[AttackSettings], str] = pgd_attack_words
+    loss_passes: int = 1
 
     def __call__(self, batch: Batch) -> StepOutput:
         return self.step(batch)
@@ -95,13 +99,13 @@ RECIPES: dict[str, Recipe] = {}
 
 def recipe(name: str, needs_attack: bool = True, options: dict[str, float] | None = None,
            monitor: Monitor | None = None, trains: str = "classifier",
-           describe: Callable[[AttackSettings], str] = pgd_attack_words) -> Callable[[Step], Step]:
+           describe: Callable[[AttackSettings], str] = pgd_attack_words, loss_passes: int = 1) -> Callable[[Step], Step]:
     """Register the loss step below as training method ``name`` (one :class:`Recipe` record) with
     its own options and their defaults; ``monitor`` replaces the loop's classifier monitor."""
 
     def register(fn: Step) -> Step:
         RECIPES[name] = Recipe(name, fn, MappingProxyType(dict(options or {})), needs_attack,
-                               choose(trains, TRAINS, "kind of trained model"), monitor, describe)
+                               choose(trains, TRAINS, "kind of trained model"), monitor, describe, loss_passes)
         return fn
 
     return register
@@ -151,26 +155,26 @@ def _alp_family(b: Batch, guided: bool, adaptive: bool) -> StepOutput:
     return StepOutput(loss, {"ce": ce.item(), "alp": pairing.item()}, z_clean.argmax(1), z_adv.argmax(1))
 
 
-@recipe("alp", options={"alp_weight": 0.5})
+@recipe("alp", options={"alp_weight": 0.5}, loss_passes=2)
 def alp(b: Batch) -> StepOutput:
     """ALP (Kannan et al. 2018, Eq. 4): CE over the mixed clean+adversarial minibatch plus
     ``lambda * mean_i ||z_i - z'_i||^2`` (option ``alp_weight``, default 0.5)."""
     return _alp_family(b, guided=False, adaptive=False)
 
 
-@recipe("alp+gd", options={"alp_weight": 0.5, "gd_rescale": False})
+@recipe("alp+gd", options={"alp_weight": 0.5, "gd_rescale": False}, loss_passes=2)
 def alp_guided(b: Batch) -> StepOutput:
     """ALP + Guided Dropout (AALP paper, Sec. 3.1, the first ablation row of Table 2)."""
     return _alp_family(b, guided=True, adaptive=False)
 
 
-@recipe("alp+aw", options={"alp_weight": 0.5})
+@recipe("alp+aw", options={"alp_weight": 0.5}, loss_passes=2)
 def alp_adaptive(b: Batch) -> StepOutput:
     """ALP + adaptive sample weighting only (Eq. 9-10 without Guided Dropout; second ablation row)."""
     return _alp_family(b, guided=False, adaptive=True)
 
 
-@recipe("aalp", options={"alp_weight": 0.5, "gd_rescale": False})
+@recipe("aalp", options={"alp_weight": 0.5, "gd_rescale": False}, loss_passes=2)
 def aalp(b: Batch) -> StepOutput:
     """AALP (Eq. 10): ``L = L_cls + lambda * mean_i p_y(x_i) ||z_i - z'_i||^2`` trained through
     Guided Dropout at the penultimate layer (option ``alp_weight`` = lambda, swept in Fig. 6)."""
@@ -207,7 +211,7 @@ def madry_guided(b: Batch) -> StepOutput:
     return StepOutput(loss, {"ce_adv": loss.item()}, adv_pred=z_adv.argmax(1))
 
 
-@recipe("trades", options={"trades_beta": 1.0},
+@recipe("trades", options={"trades_beta": 1.0}, loss_passes=2,
         describe=lambda a: f"PGD-{a.steps} on the KL eps {a.eps} step {a.alpha}")
 def trades(b: Batch) -> StepOutput:
     """TRADES (Zhang et al. 2019, Eq. 5): ``CE(f(x), y) + beta * KL(p(x) || p(x'))``, x'
@@ -248,7 +252,7 @@ def _arp_family(b: Batch, adversarial: list[torch.Tensor]) -> StepOutput:
                       z_clean.argmax(1), z_adv[:n].argmax(1))
 
 
-@recipe("arp", options=ARP_OPTIONS, describe=lambda a: f"Step-LL + Iter-LL-2 eps {a.eps}")
+@recipe("arp", options=ARP_OPTIONS, loss_passes=6, describe=lambda a: f"Step-LL + Iter-LL-2 eps {a.eps}")
 def arp(b: Batch) -> StepOutput:
     """ARP as the authors trained it: each clean batch paired with its Step-LL examples (one step
     of eps) and its 2-step iterated Step-LL examples (two steps of eps/2), options ``arp_alpha``,
@@ -261,7 +265,7 @@ def arp(b: Batch) -> StepOutput:
                            iterated_step_ll(b.model, b.x, None, a.eps, a.eps / 2, 2, y_ll=y_ll)])
 
 
-@recipe("arp-pgd", options=ARP_OPTIONS)
+@recipe("arp-pgd", options=ARP_OPTIONS, loss_passes=4)
 def arp_pgd(b: Batch) -> StepOutput:
     """ARP trained on the PGD examples of Madry training (``train.attack``) instead of Step-LL."""
     return _arp_family(b, [b.pgd_examples()])

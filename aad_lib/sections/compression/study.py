@@ -261,7 +261,7 @@ def audit_defenses(model: nn.Module, x: torch.Tensor, y: torch.Tensor, defenses:
     flags, rows, checks = {}, {}, []
     for name, defense in defenses.items():
         evaluated = (adapt[name] >= 0.5).iloc[:n]
-        f, rows[name] = audit(adaptive(model, defense), x, y, evaluated, ours, s.attack.eps, s.attack.alpha, checks_steps,
+        f, rows[name] = audit(adaptive(model, defense), x, y, evaluated, ours, s.attack.with_steps(checks_steps),
                               autoattack_steps, seed, targeted)
         whitebox = torch.tensor(robust_under_all(evaluated, ours, n))
         transfer = torch.tensor((grey[name][ours] >= 0.5).iloc[:n].all(axis=1).to_numpy())
