@@ -38,7 +38,17 @@ def _params(args: argparse.Namespace) -> Params:
 
 
 def _cmd_fetch(args: argparse.Namespace) -> None:
-    print(data.fetch(args.name, args.root, download=args.download))
+    from .data_sources import DataSource, is_source, load_source
+
+    if not is_source(args.name):
+        print(data.fetch(args.name, args.root, download=args.download))
+        return
+    source = DataSource.parse(args.name)
+    if source.kind != "torchvision":
+        raise AadError(f"{args.name!r} is read where it lies: nothing to fetch. Set data.name to it and run "
+                       "`aad data prepare` (keep the files under data/ so that DVC tracks them).")
+    load_source(source, args.root, download=args.download)  # both splits, downloaded when allowed
+    print(Path(args.root) / source.target)
 
 
 # Each command imports what it runs, and only that: DVC's stages depend on exactly the modules their
@@ -117,7 +127,8 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("data", help="fetch raw data, prepare the split").add_subparsers(metavar="action")
     f = d.add_parser("fetch", help="write a dataset's raw files under data/ (mnist5k: offline)")
-    f.add_argument("name", help="dataset: " + ", ".join(n for n in data.names() if n != "fake"))
+    f.add_argument("name", help="dataset: " + ", ".join(n for n in data.names() if n != "fake")
+                   + ", or torchvision:<ClassName> (e.g. torchvision:FashionMNIST)")
     f.add_argument("--root", default="data")
     f.add_argument("--download", action="store_true", help="allow a network download (torchvision datasets)")
     f.set_defaults(run=_cmd_fetch)

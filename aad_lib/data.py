@@ -87,6 +87,37 @@ class ImageTensorDataset(Dataset):
         return x, self.labels[:stop].to(device)
 
 
+def measure(images: torch.Tensor, num_classes: int) -> DatasetInfo:
+    """The :class:`DatasetInfo` of a dataset known only by its images (one named by parameter,
+    :mod:`aad_lib.data_sources`): channels and size read off the uint8 NCHW training images (square
+    images only: the models take one ``size``), and the per-channel mean and standard deviation of
+    their pixels in [0, 1], which the model's normalisation layer uses.
+
+    Arguments:
+        images (torch.Tensor): the training images, uint8.
+        num_classes (int): the number of classes, >= 2.
+
+    Shape:
+        - images: (N, C, H, W) with H == W.
+
+    Examples:
+        >>> import torch
+        >>> from aad_lib.data import measure
+        >>> measure(torch.tensor([[[[0, 255], [255, 0]]]], dtype=torch.uint8), num_classes=2)
+        DatasetInfo(channels=1, size=2, num_classes=2, mean=(0.5,), std=(0.5,))
+    """
+    if images.dtype != torch.uint8 or images.dim() != 4:
+        raise AadError(f"images must be a uint8 NCHW tensor, got {images.dtype} {tuple(images.shape)}.")
+    _, channels, height, width = images.shape
+    if height != width:
+        raise AadError(f"the models take square images; these are {height} x {width}: set data.size to resize them.")
+    check_count(num_classes, "num_classes", 2)
+    pixels = images.transpose(0, 1).reshape(channels, -1).double() / 255.0
+    mean = tuple(round(float(v), 6) for v in pixels.mean(dim=1))
+    std = tuple(round(max(float(v), 1e-6), 6) for v in pixels.std(dim=1, unbiased=False))
+    return DatasetInfo(channels, height, num_classes, mean, std)
+
+
 def names() -> list[str]:
     """All dataset names ``load`` accepts."""
     return sorted(INFO)

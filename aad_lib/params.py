@@ -31,14 +31,19 @@ GROUPS = {"main": ("methods", "seeds"), "extra": ("extra_methods", "extra_seeds"
 
 @dataclass(frozen=True)
 class DataParams:
-    """``data``: the dataset's registry name, where its raw files and the prepared split live, and
-    class-balanced subset sizes (0: the whole split)."""
+    """``data``: the dataset (a registry name, or ``torchvision:<Class>``, ``folder:<path>``,
+    ``npz:<path>``: :mod:`aad_lib.data_sources`), where its raw files and the prepared split live,
+    class-balanced subset sizes (0: the whole split), and for folder:/npz: data the image size and
+    the seeded stratified test split."""
 
     name: str
     root: str
     prepared: str
     train_subset: int
     test_subset: int
+    size: int = 0
+    test_fraction: float = 0.2
+    split_seed: int = 0
 
 
 @dataclass(frozen=True)

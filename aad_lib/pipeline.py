@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from . import data, models
+from .data_sources import DataSource, is_source, load_source
 from .eval_config import EvalConfig
 from .files import atomic_write_json, atomic_write_text
 from .params import GROUPS, Params
@@ -26,7 +27,12 @@ TRAIN_KEYS = set(TrainConfig.__dataclass_fields__) - {"method", "options", "seed
 # ---------------------------------------------------------------- paths
 
 def prepared_path(params: Params) -> Path:
-    return Path(params.data.prepared) / f"{params.data.name}.pt"
+    """The prepared split every stage reads (one fixed name: ``data.name`` may be a path)."""
+    return Path(params.data.prepared) / "prepared.pt"
+
+
+def data_summary_path(params: Params) -> Path:
+    return params.reports.path / "data" / "dataset.json"
 
 
 def model_dir(method: str, seed: int) -> Path:
@@ -45,20 +51,54 @@ def eval_dir(params: Params, method: str, seed: int) -> Path:
 
 def prepare_data(params: Params) -> Path:
     """Materialise the configured dataset's train/test split (optionally a class-balanced subset)
-    as uint8 tensors in one checksummed file, plus a summary JSON under reports/data/."""
+    as uint8 tensors in one checksummed file, plus a summary JSON under reports/data/. A dataset
+    named by parameter (``torchvision:``, ``folder:``, ``npz:``) is read and checked in full first
+    (nothing prepared before is touched when it fails), and its shape, classes, class names and
+    normalisation statistics (of the training images) go into the file's metadata, which the
+    models read (:func:`dataset_info`)."""
     d = params.data
-    out = prepared_path(params)
+    splits, classes = _load_splits(params)
     payload: dict[str, torch.Tensor] = {}
     summary: dict[str, Any] = {"dataset": d.name}
     for split, subset in (("train", d.train_subset), ("test", d.test_subset)):
-        ds = data.load(d.name, d.root, split)
+        ds = splits[split]
         idx = balanced_subset(ds.labels, subset) if subset else torch.arange(len(ds))
         payload[f"{split}_images"] = ds.images[idx].clone()
         payload[f"{split}_labels"] = ds.labels[idx].clone()
         summary[split] = {"n": len(idx), "per_class": torch.bincount(ds.labels[idx]).tolist()}
-    checkpoint.save(out, payload, {"kind": "prepared-data", "dataset": d.name, **summary})
-    atomic_write_json(params.reports.path / "data" / f"{d.name}.json", summary)
+    info = data.info(d.name) if not is_source(d.name) else data.measure(payload["train_images"], len(classes))
+    meta = {"kind": "prepared-data", "dataset": d.name, **summary, "info": dataclasses.asdict(info), "classes": classes}
+    out = checkpoint.save(prepared_path(params), payload, meta)
+    atomic_write_json(data_summary_path(params), {**summary, "info": dataclasses.asdict(info), "classes": classes})
     return out
+
+
+def _load_splits(params: Params) -> tuple[dict[str, data.ImageTensorDataset], list[str]]:
+    """Both splits of the configured dataset and its class names."""
+    d = params.data
+    if not is_source(d.name):
+        splits = {split: data.load(d.name, d.root, split) for split in data.SPLITS}
+        return splits, [str(c) for c in range(data.info(d.name).num_classes)]
+    loaded = load_source(DataSource.parse(d.name), d.root, size=d.size, test_fraction=d.test_fraction,
+                         split_seed=d.split_seed)
+    return {"train": loaded.train, "test": loaded.test}, list(loaded.classes)
+
+
+def dataset_info(params: Params) -> data.DatasetInfo:
+    """Channels, size, classes and normalisation of the configured dataset: the registry's for a
+    registered name, the prepared file's (measured on its training images) for one named by
+    parameter."""
+    if not is_source(params.data.name):
+        return data.info(params.data.name)
+    path = prepared_path(params)
+    if not path.exists():
+        raise AadError(f"{path} not found: the shape and classes of {params.data.name!r} are read from the prepared "
+                       "data; run `aad data prepare` (or `dvc repro prepare`) first.")
+    meta = checkpoint.read_meta(path)
+    if meta.get("dataset") != params.data.name:
+        raise AadError(f"{path} holds {meta.get('dataset')!r}, not {params.data.name!r}; run `aad data prepare`.")
+    i = meta["info"]
+    return data.DatasetInfo(i["channels"], i["size"], i["num_classes"], tuple(i["mean"]), tuple(i["std"]))
 
 
 def balanced_subset(labels: torch.Tensor, n: int) -> torch.Tensor:
@@ -124,8 +164,11 @@ def check_params(params: Params) -> None:
                 raise AadError(f"method name {method!r} must not contain '.' (DVC splits parameter names on dots); "
                                f"write e.g. {method.replace('.', 'p')!r}.")
             train_config(params, method, seed)
-    data.info(params.data.name)
-    if not params.model.name.startswith("timm:"):
+    if is_source(params.data.name):
+        DataSource.parse(params.data.name).check(params.data.root)
+    else:
+        data.info(params.data.name)
+    if not params.model.name.startswith(("timm:", "module:")):
         choose(params.model.name, models.names(), "model")
     columns = eval_config(params).columns()[1:]
     choose(params.analysis.attack, columns, "analysis.attack (an evaluation column)")
@@ -137,7 +180,7 @@ def check_params(params: Params) -> None:
 
 def model_spec(params: Params) -> dict[str, Any]:
     """The arguments of ``models.create`` for the configured model and dataset."""
-    info = data.info(params.data.name)
+    info = dataset_info(params)
     return {"name": params.model.name, "num_classes": info.num_classes, "in_channels": info.channels,
             "size": info.size, "mean": list(info.mean), "std": list(info.std)}
 
@@ -148,7 +191,10 @@ def train_method(params: Params, method: str, seed: int, resume: bool = True) ->
     device = pick_device(params.device)
     seed_everything(seed)
     spec = model_spec(params)
-    model = models.create(**spec)
+    model = models.create(**spec)  # a user's module: model is checked against the data's shape and classes here
+    purposes = {"penultimate": "(Guided Dropout)", "cam_layer": "(ARP's Grad-CAM losses)"}
+    for capability in recipes.get(cfg.method).requires:
+        models.require(model, capability, f"method {method!r} {purposes[capability]}", name=params.model.name)
     out = model_dir(method, seed)
     train(model, load_split(params, "train"), cfg, out, model_spec=spec, test_set=load_split(params, "test"),
           device=device, progress=params.progress, resume=resume, log_path=train_log_path(params, method, seed))

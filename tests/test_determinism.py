@@ -11,7 +11,7 @@ from .conftest import ROOT
 
 COPY = ["aad_lib", "profiles", "params.yaml", "pyproject.toml"]
 OUTPUTS = ["reports/eval/alp-seed0/summary.json", "reports/eval/alp-seed0/records.csv", "models/alp/seed0/model.pt",
-           "artifacts/data/mnist5k.pt"]
+           "artifacts/data/prepared.pt"]
 
 
 def _run(cmd, cwd):

@@ -67,6 +67,8 @@ MODULES = (
     "aad_lib.attacks.settings",
     "aad_lib.attacks.columns",
     "aad_lib.training.loop",
+    "aad_lib.data_sources",
+    "aad_lib.models.module_models",
 )
 SECTIONS = ("Arguments:", "Shape:", "Examples:")
 # An argument entry: "name (type): ...", "*args (type): ..." or "**params (type): ...".

@@ -25,6 +25,7 @@ from aad_lib import attacks, models
 from aad_lib.attention import gradcam_and_logits
 from aad_lib.defenses.comdefend import CPU_PROFILE, ComDefend
 from aad_lib.training import recipes
+from aad_lib.validation import AadError
 from aad_lib.attacks.settings import AttackSettings
 
 ATTACK_NAMES = ("pgd", "trades_attack", "iterated_step_ll", "least_likely")
@@ -419,3 +420,22 @@ def test_loss_passes_count_the_images_each_loss_sends_through_the_model():
         recipe(recipes.Batch(model, x, y, AttackSettings(0.0, 0.1, 0), dict(recipe.options), torch.Generator().manual_seed(0)))
         hook.remove()
         assert sum(seen) == recipe.loss_passes * len(x), (name, seen, recipe.loss_passes)
+
+
+def test_requires_names_exactly_what_a_logits_only_model_lacks():
+    """A user's module: model may give logits only. The recipes whose record requires nothing train
+    it; every recipe that requires penultimate features or a Grad-CAM layer fails on it, so the
+    pipeline can refuse those up front (the record is the truth the refusal reads)."""
+    x, y = torch.rand(4, 1, 28, 28), torch.randint(0, 10, (4,))
+    for name, recipe in recipes.RECIPES.items():
+        if recipe.trains != "classifier":
+            continue
+        torch.manual_seed(0)
+        plain = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10))
+        batch = recipes.Batch(plain, x, y, AttackSettings(0.3, 0.1, 1), dict(recipe.options), torch.Generator().manual_seed(0))
+        if recipe.requires:
+            message = {"penultimate": "has no attribute 'penultimate'", "cam_layer": "names no cam_layer"}
+            with pytest.raises((AttributeError, AadError), match=message[recipe.requires[0]]):
+                recipe(batch)
+        else:
+            assert torch.isfinite(recipe(batch).loss), name

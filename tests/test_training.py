@@ -369,7 +369,11 @@ def test_recipe_decorator_registers_one_record_per_recipe(monkeypatch):
     assert b.describe_attack(attack) == "none"  # no attack, whatever the describe function says
     assert recipes.classifier_recipes() == ["probe-a"]
     assert a.loss_passes == 1 and recipes.recipe("probe-d", loss_passes=2)(step_a) is step_a
-    assert recipes.RECIPES["probe-d"].loss_passes == 2
+    assert recipes.RECIPES["probe-d"].loss_passes == 2 and a.requires == ()
+    recipes.recipe("probe-e", requires=("penultimate",))(step_a)
+    assert recipes.RECIPES["probe-e"].requires == ("penultimate",)
+    with pytest.raises(AadError, match="Did you mean 'cam_layer'"):
+        recipes.recipe("probe-f", requires=("cam_layr",))(step_a)
     with pytest.raises(AadError, match="Did you mean 'classifier'"):
         recipes.recipe("probe-c", trains="clasifier")(step_a)
 

@@ -3,17 +3,22 @@
 
 Names: ``lenet`` (the paper's MNIST LeNet, 32/64 conv, 1024 fc), ``lenet_small`` (16/32 conv,
 256 fc, the CPU profile), ``resnet9`` (SVHN), ``resnet32`` (CIFAR-10, 6n+2 with n=5), and
-``timm:<name>`` for any timm model (``pretrained=True`` needs the weights once from the hub).
+``timm:<name>`` for any timm model (``pretrained=True`` needs the weights once from the hub), and
+``module:<python.path>:<callable>`` for a user's own ``nn.Module`` factory
+(:mod:`~aad_lib.models.module_models`: normalisation inside the user's model, checked by one forward
+pass against the requested shape and classes).
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
 import torch
+from torch import nn
 
 from ..validation import AadError, choose
 from .base import ImageClassifier, Normalize
 from .lenet import LeNet
+from .module_models import capabilities, check_model, create_module_model, is_module_name, parse, require, resolve
 from .resnet import CifarResNet, ResNet9
 from .timm_models import TimmClassifier
 
@@ -26,22 +31,31 @@ _REGISTRY: dict[str, Callable[..., ImageClassifier]] = {
 
 
 def names() -> list[str]:
-    """Registered model names (plus any ``timm:<name>``)."""
-    return sorted(_REGISTRY) + ["timm:<name>"]
+    """Registered model names (plus any ``timm:<name>`` and ``module:<path>:<callable>``)."""
+    return sorted(_REGISTRY) + ["timm:<name>", "module:<path>:<callable>"]
 
 
 def create(name: str, num_classes: int = 10, in_channels: int = 1, size: int = 28,
            mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-           pretrained: bool = False) -> ImageClassifier:
+           pretrained: bool = False) -> ImageClassifier | nn.Module:
     """Build model ``name`` for ``in_channels`` x ``size`` x ``size`` images in [0, 1].
 
     ``mean``/``std`` set the normalisation layer (default: 0.5/0.25 per channel); pass the
-    dataset's statistics (``aad_lib.data.info(name)``).
+    dataset's statistics (``aad_lib.data.info(name)``). A ``module:<path>:<callable>`` model
+    normalises inside itself (``mean``/``std`` are ignored), has no pretrained weights here (its
+    factory loads any), and is checked by one forward pass (:func:`check_model`).
     """
     if not isinstance(num_classes, int) or num_classes < 2:
         raise AadError(f"num_classes must be an integer >= 2, got {num_classes!r}.")
     if not isinstance(in_channels, int) or in_channels < 1:
         raise AadError(f"in_channels must be a positive integer, got {in_channels!r}.")
+    if is_module_name(name):
+        if pretrained:
+            raise AadError(f"model {name!r} is the user's own: pretrained=True does not apply (its factory loads "
+                           "any weights it has).")
+        user_model = create_module_model(name, num_classes=num_classes, in_channels=in_channels, size=size)
+        check_model(user_model, in_channels, size, num_classes, name=name)
+        return user_model
     if mean is None or std is None:
         mean, std = (0.5,) * in_channels, (0.25,) * in_channels
     if len(mean) != in_channels or len(std) != in_channels:
@@ -70,4 +84,5 @@ def for_dataset(name: str, dataset: str) -> ImageClassifier:
 
 
 __all__ = ["ImageClassifier", "Normalize", "LeNet", "ResNet9", "CifarResNet", "TimmClassifier",
-           "create", "for_dataset", "names"]
+           "create", "for_dataset", "names", "capabilities", "check_model", "create_module_model",
+           "is_module_name", "parse", "require", "resolve"]

@@ -21,6 +21,7 @@ from ..attention import gradcam_and_logits, normalize_maps
 from ..contribution import guided_logits
 from ..defenses.comdefend_loss import comdefend_loss
 from ..defenses.quality import psnr
+from ..models.module_models import NEEDS  # what a recipe may need of the model beyond its logits
 from ..runtime import generator
 from ..validation import choose
 
@@ -75,7 +76,10 @@ class Recipe:
     clean and PGD test accuracy), how it describes its training attack in the tables, and how many
     images its loss passes through the model per clean image (``loss_passes``: 1 for clean or
     adversarial only, 2 for clean + adversarial, 6 for ARP's clean + two adversarial images and
-    their attention-masked copies, 4 for ARP on PGD; the benchmark's floor counts these)."""
+    their attention-masked copies, 4 for ARP on PGD; the benchmark's floor counts these), and what
+    it needs of the model beyond logits (``requires``: ``penultimate`` for Guided Dropout, which
+    reads ``model.penultimate`` and ``model.head``; ``cam_layer`` for ARP's Grad-CAM), which a
+    user's own ``module:`` model may lack."""
 
     name: str
     step: Step
@@ -85,6 +89,7 @@ class Recipe:
     monitor: Monitor | None = None
     describe: Callable[[AttackSettings], str] = pgd_attack_words
     loss_passes: int = 1
+    requires: tuple[str, ...] = ()
 
     def __call__(self, batch: Batch) -> StepOutput:
         return self.step(batch)
@@ -99,13 +104,15 @@ RECIPES: dict[str, Recipe] = {}
 
 def recipe(name: str, needs_attack: bool = True, options: dict[str, float] | None = None,
            monitor: Monitor | None = None, trains: str = "classifier",
-           describe: Callable[[AttackSettings], str] = pgd_attack_words, loss_passes: int = 1) -> Callable[[Step], Step]:
+           describe: Callable[[AttackSettings], str] = pgd_attack_words, loss_passes: int = 1,
+           requires: tuple[str, ...] = ()) -> Callable[[Step], Step]:
     """Register the loss step below as training method ``name`` (one :class:`Recipe` record) with
     its own options and their defaults; ``monitor`` replaces the loop's classifier monitor."""
 
     def register(fn: Step) -> Step:
         RECIPES[name] = Recipe(name, fn, MappingProxyType(dict(options or {})), needs_attack,
-                               choose(trains, TRAINS, "kind of trained model"), monitor, describe, loss_passes)
+                               choose(trains, TRAINS, "kind of trained model"), monitor, describe, loss_passes,
+                               tuple(choose(r, NEEDS, "model capability") for r in requires))
         return fn
 
     return register
@@ -162,7 +169,7 @@ def alp(b: Batch) -> StepOutput:
     return _alp_family(b, guided=False, adaptive=False)
 
 
-@recipe("alp+gd", options={"alp_weight": 0.5, "gd_rescale": False}, loss_passes=2)
+@recipe("alp+gd", options={"alp_weight": 0.5, "gd_rescale": False}, loss_passes=2, requires=("penultimate",))
 def alp_guided(b: Batch) -> StepOutput:
     """ALP + Guided Dropout (AALP paper, Sec. 3.1, the first ablation row of Table 2)."""
     return _alp_family(b, guided=True, adaptive=False)
@@ -174,14 +181,14 @@ def alp_adaptive(b: Batch) -> StepOutput:
     return _alp_family(b, guided=False, adaptive=True)
 
 
-@recipe("aalp", options={"alp_weight": 0.5, "gd_rescale": False}, loss_passes=2)
+@recipe("aalp", options={"alp_weight": 0.5, "gd_rescale": False}, loss_passes=2, requires=("penultimate",))
 def aalp(b: Batch) -> StepOutput:
     """AALP (Eq. 10): ``L = L_cls + lambda * mean_i p_y(x_i) ||z_i - z'_i||^2`` trained through
     Guided Dropout at the penultimate layer (option ``alp_weight`` = lambda, swept in Fig. 6)."""
     return _alp_family(b, guided=True, adaptive=True)
 
 
-@recipe("standard+gd", needs_attack=False, options={"gd_rescale": False})
+@recipe("standard+gd", needs_attack=False, options={"gd_rescale": False}, requires=("penultimate",))
 def standard_guided(b: Batch) -> StepOutput:
     """RAW + Guided Dropout (Sec. 4.4): ``CE(f_gd(x), y)``."""
     z, _ = guided_logits(b.model, b.x, b.y, bool(b.options["gd_rescale"]))
@@ -202,7 +209,7 @@ def standard_flipped(b: Batch) -> StepOutput:
     return StepOutput(loss, {"ce": loss.item()}, clean_pred=z.argmax(1))
 
 
-@recipe("madry+gd", options={"gd_rescale": False})
+@recipe("madry+gd", options={"gd_rescale": False}, requires=("penultimate",))
 def madry_guided(b: Batch) -> StepOutput:
     """ADV + Guided Dropout (Sec. 4.4): ``CE(f_gd(x'), y)``, the mask from the adversarial batch."""
     x_adv = b.pgd_examples()
@@ -252,7 +259,7 @@ def _arp_family(b: Batch, adversarial: list[torch.Tensor]) -> StepOutput:
                       z_clean.argmax(1), z_adv[:n].argmax(1))
 
 
-@recipe("arp", options=ARP_OPTIONS, loss_passes=6, describe=lambda a: f"Step-LL + Iter-LL-2 eps {a.eps}")
+@recipe("arp", options=ARP_OPTIONS, loss_passes=6, requires=("cam_layer",), describe=lambda a: f"Step-LL + Iter-LL-2 eps {a.eps}")
 def arp(b: Batch) -> StepOutput:
     """ARP as the authors trained it: each clean batch paired with its Step-LL examples (one step
     of eps) and its 2-step iterated Step-LL examples (two steps of eps/2), options ``arp_alpha``,
@@ -265,7 +272,7 @@ def arp(b: Batch) -> StepOutput:
                            iterated_step_ll(b.model, b.x, None, a.eps, a.eps / 2, 2, y_ll=y_ll)])
 
 
-@recipe("arp-pgd", options=ARP_OPTIONS, loss_passes=4)
+@recipe("arp-pgd", options=ARP_OPTIONS, loss_passes=4, requires=("cam_layer",))
 def arp_pgd(b: Batch) -> StepOutput:
     """ARP trained on the PGD examples of Madry training (``train.attack``) instead of Step-LL."""
     return _arp_family(b, [b.pgd_examples()])

@@ -8,10 +8,9 @@ from typing import Any
 
 import torch
 
-from ... import data
 from ...defenses.comdefend import VARIANTS, ComDefend
 from ...params import Params
-from ...pipeline import load_split
+from ...pipeline import dataset_info, load_split
 from ...runtime import pick_device, seed_everything
 from ...training import TrainConfig, checkpoint, train
 from ...validation import AadError, choose
@@ -28,7 +27,7 @@ def purifier_log_path(params: Params, variant: str) -> Path:
 def purifier_spec(params: Params, variant: str) -> dict[str, Any]:
     """The arguments of :class:`~aad_lib.defenses.ComDefend` for ``variant`` on the configured data."""
     c = params.compression.comdefend
-    return {"in_channels": data.info(params.data.name).channels,
+    return {"in_channels": dataset_info(params).channels,
             "variant": choose(variant, VARIANTS, "ComDefend variant (compression.comdefend_variants)"),
             "sigma": c.sigma, "test_sigma": c.test_sigma, "width": c.width,
             "residual_width": c.residual_width, "levels": c.levels, "depth": c.depth}
