@@ -78,8 +78,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     from . import pipeline
 
     params = _params(args)
-    out = pipeline.evaluate_method(params, args.method, args.seed if args.seed is not None else params.seed)
-    print(out)
+    if args.checkpoint or args.weights or args.model:
+        if args.method is not None:
+            raise AadError("--method evaluates a model of the pipeline; --checkpoint or --model/--weights one outside it: "
+                           "give one of them.")
+        print(pipeline.evaluate_checkpoint(params, args.checkpoint, model_name=args.model, weights=args.weights,
+                                           out=args.out))
+        return
+    if args.method is None:
+        raise AadError("`aad evaluate` needs --method (a trained method), --checkpoint FILE or --model NAME --weights FILE.")
+    print(pipeline.evaluate_method(params, args.method, args.seed if args.seed is not None else params.seed))
 
 
 def _cmd_notebook(args: argparse.Namespace) -> None:
@@ -147,8 +155,12 @@ def _parser() -> argparse.ArgumentParser:
     tp.set_defaults(run=_cmd_train_purifier)
 
     e = with_params(sub.add_parser("evaluate", help="robustness table row of one trained model"))
-    e.add_argument("--method", required=True, help="a trained method (run.methods, run.extra_methods, ...)")
+    e.add_argument("--method", help="a trained method (run.methods, run.extra_methods, ...)")
     e.add_argument("--seed", type=int, default=None)
+    e.add_argument("--checkpoint", help="instead: any model.pt the project wrote")
+    e.add_argument("--model", help="instead: a model name (e.g. module:pkg.nets:make), with --weights")
+    e.add_argument("--weights", help="the state_dict file of --model")
+    e.add_argument("--out", help="where --checkpoint/--model results go (default reports/eval/checkpoint-<name>)")
     e.set_defaults(run=_cmd_evaluate)
 
     nb = with_params(sub.add_parser("notebook", help="execute a numbered notebook with papermill into reports/"))

@@ -213,10 +213,63 @@ def eval_config(params: Params) -> EvalConfig:
 
 def evaluate_method(params: Params, method: str, seed: int) -> Path:
     """Table 2 row of one trained model: per-sample records (CSV) and a summary (JSON metrics)."""
-    from .evaluation import evaluate, summarize  # here, so that training does not depend on the evaluation code
-
     device = pick_device(params.device)
     model = load_model(model_dir(method, seed) / "model.pt", device)
+    return evaluate_model(params, model, eval_dir(params, method, seed),
+                          {"method": method, "seed": seed, "model": params.model.name})
+
+
+def evaluate_checkpoint(params: Params, path: str | Path | None = None, *, model_name: str | None = None,
+                        weights: str | Path | None = None, out: str | Path | None = None) -> Path:
+    """The same records and summary as :func:`evaluate_method` for a model outside the pipeline:
+    any checkpoint the project wrote (``path``: a ``model.pt``), or ``model_name`` (e.g. a user's
+    ``module:`` model) with a ``weights`` file (a ``state_dict``, or a project checkpoint's
+    payload), on the configured test images. The model is checked against the data's shape and
+    classes first. Written to ``out`` (default ``<reports>/eval/checkpoint-<name>``)."""
+    device = pick_device(params.device)
+    if (path is None) == (weights is None) or (weights is not None) != (model_name is not None):
+        raise AadError("evaluate a checkpoint the project wrote (--checkpoint model.pt), or a model by name with its "
+                       "weights (--model module:pkg.nets:make --weights weights.pt), not both or neither.")
+    info = dataset_info(params)
+    if path is not None:
+        model = load_model(path, device)
+        meta = checkpoint.read_meta(path)
+        spec = meta.get("model_spec") or {}
+        facts = {"method": meta.get("method"), "seed": (meta.get("config") or {}).get("seed"),
+                 "model": spec.get("name"), "checkpoint": str(path)}
+        label = Path(path).parent.name if Path(path).name == "model.pt" else Path(path).stem
+        label = f"{meta.get('method')}-{label}" if meta.get("method") else label
+    else:
+        model = models.create(**{**model_spec(params), "name": model_name}).to(device)
+        _load_weights(model, Path(weights), device)
+        facts = {"method": None, "seed": None, "model": model_name, "checkpoint": str(weights)}
+        label = Path(weights).stem
+    models.check_model(model.eval(), info.channels, info.size, info.num_classes, name=facts["model"])
+    return evaluate_model(params, model, Path(out) if out else params.reports.path / "eval" / f"checkpoint-{label}", facts)
+
+
+def _load_weights(model: torch.nn.Module, path: Path, device: torch.device) -> None:
+    if not path.exists():
+        raise AadError(f"weights file {path} does not exist.")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # torch raises several types for a file that is not a state_dict
+        raise AadError(f"cannot read {path} as a state_dict ({type(err).__name__}: {err}).") from err
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]  # a project checkpoint's payload
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError) as err:
+        raise AadError(f"{path} does not fit the model: {str(err).splitlines()[0]}") from err
+
+
+def evaluate_model(params: Params, model: torch.nn.Module, out: Path, facts: dict[str, Any]) -> Path:
+    """Evaluate ``model`` on the first ``evaluate.samples`` test images with the configured protocol
+    and write ``records.csv``, ``summary.json`` (``facts`` first: method, seed, model, ...) and
+    ``timing.json`` under ``out``."""
+    from .evaluation import evaluate, summarize  # here, so that training does not depend on the evaluation code
+
+    device = next(model.parameters()).device
     test = load_split(params, "test")
     n = params.evaluate.samples or len(test)
     x, y = test.tensors(device, n)
@@ -225,11 +278,11 @@ def evaluate_method(params: Params, method: str, seed: int) -> Path:
     t0 = time.perf_counter()
     records = evaluate(model, x, y, cfg, progress=params.progress)
     seconds = time.perf_counter() - t0
-    out = eval_dir(params, method, seed)
     atomic_write_text(out / "records.csv", records.to_csv(index=False))
     # summary.json is the DVC metric: only what the seed and the profile determine (the same bits on
     # every CPU run); the wall-clock time goes beside it
-    summary = {"method": method, "seed": seed, "dataset": params.data.name, "model": params.model.name,
+    summary = {"method": facts["method"], "seed": facts["seed"], "dataset": params.data.name, "model": facts["model"],
+               **{k: v for k, v in facts.items() if k not in ("method", "seed", "model")},
                "n": len(records), "eval_seed": cfg.seed, "eps": cfg.eps, "alpha": cfg.alpha,
                "columns": cfg.columns(), "accuracy": summarize(records, cfg.columns())}
     atomic_write_json(out / "summary.json", summary)

@@ -69,6 +69,13 @@ def test_prepare_train_evaluate_a_new_dataset(project, dataset, shape, classes):
         spec = checkpoint.read_meta(project / "models" / method / "seed0" / "model.pt")["model_spec"]
         assert (spec["in_channels"], spec["size"], spec["num_classes"]) == (*shape, classes)
         assert spec["mean"] == summary["info"]["mean"]  # the model normalises with the data's own statistics
+    # the same model evaluated from its checkpoint, outside the pipeline: the same records and accuracies
+    checkpoint_out = project / "reports" / "eval" / "outside"
+    _aad(project, "evaluate", "--checkpoint", "models/madry/seed0/model.pt", "--out", str(checkpoint_out), dataset=dataset)
+    inside = json.loads((project / "reports" / "eval" / "madry-seed0" / "summary.json").read_text())
+    outside = json.loads((checkpoint_out / "summary.json").read_text())
+    assert outside["accuracy"] == inside["accuracy"] and outside["method"] == "madry" and outside["seed"] == 0
+    assert (checkpoint_out / "records.csv").read_text() == (project / "reports" / "eval" / "madry-seed0" / "records.csv").read_text()
 
 
 def test_notebook_03_runs_on_the_folder_dataset(project):
