@@ -36,17 +36,26 @@ def _colour_folder(root, classes=4, per_class=12, size=32):
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("new_dataset")
-    for name in PROJECT_FILES:
-        src, dst = ROOT / name, root / name
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, dst)
-    _colour_folder(root / "data" / "shapes")
-    rng = np.random.default_rng(1)
-    np.savez(root / "data" / "grey.npz", x=rng.random((40, 16, 16)).astype(np.float32), y=np.arange(40) % 4)
-    run_command(["aad", "profile", "use", "smoke"], root)
-    return root
+def projects(tmp_path_factory):
+    """One copy of the project per dataset (module-wide: the notebook test reuses the models the
+    first test trained, which `aad train` finds finished and does not retrain)."""
+    made = {}
+
+    def project_for(dataset: str):
+        if dataset not in made:
+            root = tmp_path_factory.mktemp("new_dataset")
+            for name in PROJECT_FILES:
+                src, dst = ROOT / name, root / name
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                (shutil.copytree if src.is_dir() else shutil.copy)(src, dst)
+            _colour_folder(root / "data" / "shapes")
+            rng = np.random.default_rng(1)
+            np.savez(root / "data" / "grey.npz", x=rng.random((40, 16, 16)).astype(np.float32), y=np.arange(40) % 4)
+            run_command(["aad", "profile", "use", "smoke"], root)
+            made[dataset] = root
+        return made[dataset]
+
+    return project_for
 
 
 def _aad(project, *args, dataset):
@@ -56,7 +65,8 @@ def _aad(project, *args, dataset):
 
 
 @pytest.mark.parametrize("dataset, shape, classes", [("folder:data/shapes", (3, 32), 4), ("npz:data/grey.npz", (1, 16), 4)])
-def test_prepare_train_evaluate_a_new_dataset(project, dataset, shape, classes):
+def test_prepare_train_evaluate_a_new_dataset(projects, dataset, shape, classes):
+    project = projects(dataset)
     _aad(project, "data", "prepare", dataset=dataset)
     summary = json.loads((project / "reports" / "data" / "dataset.json").read_text())
     assert (summary["info"]["channels"], summary["info"]["size"], summary["info"]["num_classes"]) == (*shape, classes)
@@ -78,8 +88,9 @@ def test_prepare_train_evaluate_a_new_dataset(project, dataset, shape, classes):
     assert (checkpoint_out / "records.csv").read_text() == (project / "reports" / "eval" / "madry-seed0" / "records.csv").read_text()
 
 
-def test_notebook_03_runs_on_the_folder_dataset(project):
+def test_notebook_03_runs_on_the_folder_dataset(projects):
     dataset = "folder:data/shapes"
+    project = projects(dataset)
     _aad(project, "data", "prepare", dataset=dataset)
     for method in ("standard", "madry"):
         _aad(project, "train", "--method", method, "--seed", "0", dataset=dataset)
