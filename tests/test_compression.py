@@ -241,3 +241,15 @@ def test_greybox_and_adaptive_records_on_a_real_model(tiny_model, digits, purifi
     att = study.flip_attention(tiny_model, x, y, adv["PGD-3"])
     assert ((att.iloc[:, :3] >= 0) & (att.iloc[:, :3] <= 1)).all().all()
     assert 0 <= study.code_stability(purifier, x, 3) <= 1
+
+
+def test_deepfool_column_takes_every_class_of_a_model_with_fewer_than_ten():
+    """The reference DeepFool looks at 10 candidate classes; a 4-class model (a new dataset) has 4,
+    and the column must still run (it used to stop with a num_candidates error)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 4))
+    x, y = torch.rand(6, 3, 8, 8), torch.randint(0, 4, (6,))
+    s = study.CompressionAttacks(AttackSettings(eps=0.1, alpha=0.01, steps=2), bim_steps=2, overshoot=0.02, max_iter=5)
+    x_adv = study.attack("DeepFool", model, x, y, s, seed=0)
+    assert x_adv.shape == x.shape and 0 <= x_adv.min() and x_adv.max() <= 1
+    assert (model(x_adv).argmax(1) != y).float().mean() >= 0.5  # DeepFool flips most labels of a linear model

@@ -99,8 +99,10 @@ def attack(column: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, s: C
     if kind in ("PGD", "CW"):
         return pgd(model, x, y, a.eps, a.alpha, a.steps, loss="ce" if kind == "PGD" else "cw", kappa=a.kappa,
                    generator=generator(derive_seed(seed, column), x.device), stop_when_fooled=stop, eot_samples=eot)
-    if kind == "DeepFool":
-        return deepfool(model, x, y, overshoot=s.overshoot, max_iter=s.max_iter)
+    if kind == "DeepFool":  # the reference code's 10 candidate classes, or all of them when there are fewer
+        with torch.no_grad(), model_mode(model, "eval"):
+            classes = model(x[:1]).shape[1]
+        return deepfool(model, x, y, num_candidates=min(10, classes), overshoot=s.overshoot, max_iter=s.max_iter)
     raise AadError(f"unknown attack column {column!r}; valid: {s.columns()}.")
 
 
