@@ -81,15 +81,13 @@ def deepfool_with_info(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None
     or not at all. Returns ``(images, iterations)``.
 
     Arguments:
-        model (nn.Module): classifier returning logits; attacked in ``mode``, left as it was.
-        x (torch.Tensor): clean images in [0, 1].
-        y (torch.Tensor | None): labels to move away from; None: the model's clean predictions.
-            Default: None.
-        num_candidates (int): classes considered per image, the label and the top others of the
-            clean logits, between 2 and the number of classes. Default: 10.
-        overshoot (float): the total step is scaled by ``1 + overshoot``, >= 0. Default: 0.02.
-        max_iter (int): linearised steps at most, >= 1. Default: 50.
-        mode (str): ``"eval"``, ``"train"`` or ``"keep"``. Default: ``"eval"``.
+        model (nn.Module): as in :func:`deepfool`.
+        x (torch.Tensor): as in :func:`deepfool`.
+        y (torch.Tensor | None): as in :func:`deepfool`. Default: None.
+        num_candidates (int): as in :func:`deepfool`. Default: 10.
+        overshoot (float): as in :func:`deepfool`. Default: 0.02.
+        max_iter (int): as in :func:`deepfool`. Default: 50.
+        mode (str): as in :func:`deepfool`. Default: ``"eval"``.
 
     Shape:
         - x: (N, C, H, W), values in [0, 1].
