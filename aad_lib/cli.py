@@ -103,10 +103,34 @@ def _cmd_profile(args: argparse.Namespace) -> None:
         print("\n".join(config.profile_names()))
     elif args.action == "show":
         print(config.load(args.params).get("profile", "?"))
+    elif args.action == "new":
+        _cmd_profile_new(args)
     else:
         if not args.name:
             raise AadError("`aad profile use` needs a profile name: " + ", ".join(config.profile_names()))
         print(f"params.yaml <- profiles/{args.name}.yaml ({config.use_profile(args.name)})")
+
+
+def _cmd_profile_new(args: argparse.Namespace) -> None:
+    from .profile_builder import new_profile
+
+    if not args.name or not args.data:
+        raise AadError("`aad profile new` needs a name and --data, e.g. "
+                       "`aad profile new shapes --data folder:data/shapes`.")
+    path, shape, scale = new_profile(args.name, args.data, extends=args.extends, model=args.model, size=args.size,
+                                     eps=args.eps, alpha=args.alpha, steps=args.steps, force=args.force)
+    print(f"{path}: {shape.spec}, {shape.channels}x{shape.size}x{shape.size}, {len(shape.classes)} classes, "
+          f"{shape.n_train} train / {shape.n_test} test; eps {scale.eps:.4g} ({scale.source}). "
+          f"Activate it with `aad profile use {args.name}`.")
+
+
+def _cmd_plan(args: argparse.Namespace) -> None:
+    from . import plan
+
+    params = _params(args)
+    rows, device = plan.project(params, repeats=args.repeats, progress=params.progress)
+    print(f"aad plan: profile {params.profile}, {device}")
+    print(plan.plan_table(rows).to_markdown(index=False))
 
 
 def _cmd_bench(args: argparse.Namespace) -> None:
@@ -167,10 +191,25 @@ def _parser() -> argparse.ArgumentParser:
     nb.add_argument("name", help="e.g. 03_adaptive_weighting")
     nb.set_defaults(run=_cmd_notebook)
 
-    pr = with_params(sub.add_parser("profile", help="list, show or switch the parameter profile"))
-    pr.add_argument("action", choices=["list", "show", "use"])
+    pr = with_params(sub.add_parser("profile", help="list, show, switch or write (new) a parameter profile"))
+    pr.add_argument("action", choices=["list", "show", "use", "new"])
     pr.add_argument("name", nargs="?")
+    new = pr.add_argument_group("aad profile new NAME --data SPEC: a profile for a new dataset, sizes read from it")
+    new.add_argument("--data", help="data.name of the new profile (mnist5k, torchvision:<Class>, folder:<path>, "
+                     "npz:<path>)")
+    new.add_argument("--model", help="model.name (default: the base profile's); checked on one image")
+    new.add_argument("--size", type=int, default=0, help="resize images to size x size (default: as stored)")
+    new.add_argument("--eps", type=float, help="L-inf radius (default by image scale: grey 0.3, colour 8/255, "
+                     "large colour 4/255)")
+    new.add_argument("--alpha", type=float, help="evaluation PGD step (default: by image scale, or eps / 4)")
+    new.add_argument("--steps", type=int, help="PGD steps of adversarial training (default: the base's)")
+    new.add_argument("--from", dest="extends", default="default", help="base profile (default: default)")
+    new.add_argument("--force", action="store_true", help="overwrite an existing profile of that name")
     pr.set_defaults(run=_cmd_profile)
+    pl = with_params(sub.add_parser("plan", help="project the wall time of `dvc repro` of the active profile on this "
+                                    "device (times a few real steps of every stage kind)"))
+    pl.add_argument("--repeats", type=int, default=3, help="timed repeats of each step (the least counts)")
+    pl.set_defaults(run=_cmd_plan)
     # listed for `aad --help` only: main() hands `aad bench ...` to benchmarks/run.py before parsing
     sub.add_parser("bench", help="time attacks and training against the floor and the peers "
                                  "(`aad bench --help`; see benchmarks/)")

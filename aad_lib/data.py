@@ -49,6 +49,11 @@ INFO: dict[str, DatasetInfo] = {
     "fake": DatasetInfo(1, 28, 10, (0.5,), (0.25,)),
 }
 TORCHVISION = ("mnist", "svhn", "cifar10")
+# (train, test) images of each registry dataset: mnist5k's fixed split (mnist5k_split_indices), the
+# published splits of the others (MNIST: LeCun et al.; SVHN: Netzer et al. 2011, "train" without
+# "extra"; CIFAR-10: Krizhevsky 2009). `aad plan` and `aad profile new` read them without the data.
+SPLIT_SIZES: dict[str, tuple[int, int]] = {"mnist5k": (4000, 1000), "mnist": (60000, 10000),
+                                           "svhn": (73257, 26032), "cifar10": (50000, 10000)}
 
 
 class ImageTensorDataset(Dataset):

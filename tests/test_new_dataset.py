@@ -35,7 +35,7 @@ def _colour_folder(root, classes=4, per_class=12, size=32):
         folder.mkdir(parents=True)
         for i in range(per_class):
             image = rng.integers(0, 80, (size, size, 3), dtype=np.uint8)
-            image[..., c % 3] += np.uint8(120 + 30 * (c // 3))
+            image[..., c % 3] += np.uint8(100 + 15 * (c // 3))
             Image.fromarray(image).save(folder / f"{i}.png")
 
 
@@ -92,21 +92,72 @@ def test_prepare_train_evaluate_a_new_dataset(projects, dataset, shape, classes)
     assert (checkpoint_out / "records.csv").read_text() == (project / "reports" / "eval" / "madry-seed0" / "records.csv").read_text()
 
 
-def test_dvc_repro_runs_every_notebook_on_a_colour_folder_dataset(projects):
-    """The whole pipeline (`dvc repro`, all five notebooks through papermill) on the colour folder
-    dataset, smoke-sized with fewer models: the sections run on 4 classes of 3 x 32 x 32 images."""
-    project = projects("folder:data/shapes (dvc repro)")
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    for item in ["data.name=folder:data/shapes", "run.methods=[standard,madry,alp,aalp]",
-                 "run.extra_methods=[standard+flip,aalp-lambda2]",
-                 "run.attention_methods=[arp]", "attention.defense_methods=[standard,madry,arp]",
-                 "compression.comdefend_variants=[plain]", "evaluate.samples=20", "integrity.samples=10"]:
-        params = config.apply_override(params, item)
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+# What a tiny run keeps of the smoke profile when it shrinks another profile: its sizes and step
+# counts, not its MNIST-scale steps (alpha) and radii, which the colour profiles set for themselves.
+_NOT_SHRUNK = {("train", "attack", "alpha"), ("evaluate", "alpha"), ("attention", "analysis_eps")}
+
+
+def _smoke_sizes() -> dict:
+    """profiles/smoke.yaml's own keys, without ``extends`` and without _NOT_SHRUNK."""
+    raw = yaml.safe_load((ROOT / "profiles" / "smoke.yaml").read_text())
+    raw.pop("extends")
+    for path in _NOT_SHRUNK:
+        node = raw
+        for key in path[:-1]:
+            node = node[key]
+        node.pop(path[-1], None)
+    return raw
+
+
+def _colour_npz(path, classes=10, per_class=12, size=32):
+    """The npz twin of _colour_folder: (N, H, W, C) uint8 x, int y."""
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 80, (classes * per_class, size, size, 3), dtype=np.uint8)
+    y = np.repeat(np.arange(classes), per_class)
+    for c in range(classes):
+        x[y == c, ..., c % 3] += np.uint8(100 + 15 * (c // 3))
+    np.savez(path, x=x, y=y)
+
+
+@pytest.mark.parametrize("paper_profile, dataset", [("paper-svhn", "folder:data/shapes10"),
+                                                    ("paper-cifar10", "npz:data/colour10.npz")])
+def test_dvc_repro_runs_every_notebook_on_a_paper_colour_profile(tmp_path, paper_profile, dataset):
+    """Each colour paper profile, end to end on tiny synthetic data of its shape (3 x 32 x 32, 10
+    classes): `aad profile new` derives a profile for the data from the paper profile (its model,
+    radii and optimiser), the smoke profile's sizes shrink it, and `dvc repro` runs the whole pipeline
+    with all five notebooks through papermill (fewer models than Table 2). The two profiles take
+    the two file kinds, folder: and npz:."""
+    project = tmp_path / "project"
+    for name in PROJECT_FILES:
+        src, dst = ROOT / name, project / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dst)
+    _colour_folder(project / "data" / "shapes10", classes=10, per_class=12)
+    _colour_npz(project / "data" / "colour10.npz")
+    env = {**os.environ, "PYTHONPATH": str(project)}
+    made = run_command(["aad", "profile", "new", "tiny", "--data", dataset, "--from", paper_profile], project, env=env)
+    assert "3x32x32, 10 classes, 100 train / 20 test" in made.stdout, made.stdout
+    derived = config.resolve_profile("tiny", project)
+    paper = config.resolve_profile(paper_profile, project)
+    assert derived["model"] == paper["model"] and derived["train"]["lr"] == paper["train"]["lr"]
+    assert derived["train"]["attack"] == paper["train"]["attack"]  # the paper's colour radius and step kept
+    assert derived["evaluate"]["eps"] == paper["evaluate"]["eps"] and derived["evaluate"]["samples"] == 20
+    shrunk = config.deep_merge(_smoke_sizes(), {
+        "extends": "tiny", "run": {"methods": ["standard", "madry", "alp", "aalp"],
+                                   "extra_methods": ["standard+flip", "aalp-lambda2"], "attention_methods": ["arp"]},
+        "attention": {"defense_methods": ["standard", "madry", "arp"]},
+        "compression": {"comdefend_variants": ["plain"], "samples": 20}, "evaluate": {"samples": 20},
+        "integrity": {"samples": 10}})
+    (project / "profiles" / "tiny-smoke.yaml").write_text(yaml.safe_dump(shrunk, sort_keys=False))
+    run_command(["aad", "profile", "use", "tiny-smoke"], project, env=env)
     run_command(["git", "init", "-q"], project)
-    run_command(["dvc", "repro"], project, env={**os.environ, "PYTHONPATH": str(project)})
-    dataset = json.loads((project / "reports" / "data" / "dataset.json").read_text())
-    assert dataset["classes"] == ["class_0", "class_1", "class_2", "class_3"] and dataset["info"]["channels"] == 3
+    run_command(["dvc", "repro"], project, env=env)
+    summary = json.loads((project / "reports" / "data" / "dataset.json").read_text())
+    assert summary["info"]["channels"] == 3 and summary["info"]["num_classes"] == 10 and len(summary["classes"]) == 10
+    spec = checkpoint.read_meta(project / "models" / "aalp" / "seed0" / "model.pt")["model_spec"]
+    assert spec["name"] == paper["model"]["name"] and spec["in_channels"] == 3 and spec["num_classes"] == 10
+    result = json.loads((project / "reports" / "eval" / "madry-seed0" / "summary.json").read_text())
+    assert result["eps"] == pytest.approx(paper["evaluate"]["eps"])
     for name in ("01_data_analysis", "02_guided_dropout", "03_adaptive_weighting", "04_attention_rectification",
                  "05_compression_defenses"):
         executed = nbformat.read(project / "reports" / "notebooks" / f"{name}.ipynb", as_version=4)
