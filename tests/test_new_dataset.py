@@ -144,7 +144,7 @@ def test_dvc_repro_runs_every_notebook_on_a_paper_colour_profile(tmp_path, paper
     assert derived["evaluate"]["eps"] == paper["evaluate"]["eps"] and derived["evaluate"]["samples"] == 20
     shrunk = config.deep_merge(_smoke_sizes(), {
         "extends": "tiny", "run": {"methods": ["standard", "madry", "alp", "aalp"],
-                                   "extra_methods": ["standard+flip", "aalp-lambda2"], "attention_methods": ["arp"]},
+                                   "extra_methods": ["standard+flip"], "attention_methods": ["arp"]},
         "attention": {"defense_methods": ["standard", "madry", "arp"]},
         "compression": {"comdefend_variants": ["plain"], "samples": 20}, "evaluate": {"samples": 20},
         "integrity": {"samples": 10}})

@@ -38,6 +38,15 @@ def test_completeness_table_by_hand():
     assert list(bins["m"]["rate"]) == pytest.approx([75.0, 0.0])  # 3 of the 4 least complete were broken
 
 
+def test_completeness_bins_shrink_to_the_images_a_weak_model_classifies():
+    """Three clean-correct images and four bins asked: three bins of one image each; none: an empty table."""
+    records = _records().iloc[[0, 3, 4, 7]]  # clean-correct: one broken (0.1), two surviving (0.6, 0.7)
+    _, bins = observations.completeness_table({"m": records}, bins=4)
+    assert bins["m"]["n"].tolist() == [1, 1, 1] and bins["m"]["rate"].tolist() == [100.0, 0.0, 0.0]
+    _, bins = observations.completeness_table({"m": _records().iloc[[7]]}, bins=4)
+    assert bins["m"].empty and bins["m"].index.name == "completeness bin"
+
+
 def test_deviation_table_by_hand():
     row = observations.deviation_table({"m": _records()}).loc["m"]
     assert row["IoU broken"] == pytest.approx(0.2) and row["IoU survived"] == pytest.approx(0.85)

@@ -19,7 +19,8 @@ from . import statistics, study
 def completeness_table(records: dict[str, pd.DataFrame], bins: int = 4) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Observation 1 over the clean-correct images of each model's Step-LL records: completeness
     of the broken vs the surviving images (difference, bootstrap 95% CI, AUC, Mann-Whitney p) and
-    the success rate per completeness quantile bin (``bins`` bins). Returns (table, model -> bins)."""
+    the success rate per completeness quantile bin (``bins`` bins, fewer when a model classifies
+    fewer images correctly). Returns (table, model -> bins)."""
     rows, by_bins = {}, {}
     for name, r in records.items():
         ok = r[r["clean_correct"]]
@@ -29,7 +30,11 @@ def completeness_table(records: dict[str, pd.DataFrame], bins: int = 4) -> tuple
                       "completeness survived": c["mean_b"], "difference": c["diff"],
                       "diff 95% CI": f"[{c['ci_low']:.3f}, {c['ci_high']:.3f}]",
                       "AUC": c["auc"], "p (Mann-Whitney)": c["p_mannwhitney"]}
-        by_bins[name] = statistics.success_by_bins(r, "completeness", bins)
+        # a weak model (a tiny run, a new dataset) may classify fewer images than there are bins:
+        # as many bins as images, none without images, rather than no observation at all
+        usable = min(bins, len(ok))
+        by_bins[name] = (statistics.success_by_bins(r, "completeness", usable) if usable else
+                         pd.DataFrame(columns=["n", "rate", "ci_low", "ci_high"]).rename_axis("completeness bin"))
     return pd.DataFrame(rows).T, by_bins
 
 
