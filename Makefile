@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export MPLBACKEND ?= Agg
 
-.PHONY: all setup data repro test lab smoke bench mutate mutate-sample
+.PHONY: all setup data browser repro test lab smoke bench mutate mutate-sample
 
 all: repro
 
@@ -31,14 +31,28 @@ repro: data
 	$(BIN)/dvc repro
 	$(BIN)/dvc status
 
-test: data
+# The report site's browser test (tests/test_site_browser.py) drives Debian's Chromium through Playwright
+# (the test extra); `playwright install` is never used: it downloads a browser build from a CDN.
+browser:
+	@if [ -x /usr/bin/chromium ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+		echo "make: the site's browser test needs Chromium at /usr/bin/chromium (Debian's chromium package) and" \
+		     "apt-get is not available here: install Chromium there by hand, then rerun." >&2; exit 1; fi; \
+	SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+test: data browser
 	$(BIN)/python -m pytest
 
 bench: data
 	$(BIN)/aad bench --readme README.md
 
+# JupyterLab on the project (its root, the file browser in notebooks/), new notebooks on the project's
+# kernel "aad" (the numbered ones name it in their metadata); each notebook finds the project root
+# itself. MPLBACKEND is unset so that the kernel shows figures inline.
 lab: data
-	$(BIN)/jupyter lab notebooks/
+	env -u MPLBACKEND $(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" \
+		--LabApp.default_url=/lab/tree/notebooks --MappingKernelManager.default_kernel_name=aad
 
 smoke: data
 	$(BIN)/aad profile use smoke && $(BIN)/dvc repro; $(BIN)/aad profile use default

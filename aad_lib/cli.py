@@ -1,4 +1,4 @@
-"""The ``aad`` command: data, train, train-purifier, evaluate, notebook, profile, bench. Every command reads params.yaml (with
+"""The ``aad`` command: data, train, train-purifier, evaluate, notebook, site, profile, bench. Every command reads params.yaml (with
 ``--set key.sub=value`` overrides) and fails with one clear line on a bad name or value."""
 from __future__ import annotations
 
@@ -63,9 +63,36 @@ def _cmd_prepare(args: argparse.Namespace) -> None:
 def _cmd_train(args: argparse.Namespace) -> None:
     from . import pipeline
 
+    if args.seeds is not None:
+        if args.seed is not None:
+            raise AadError("give --seed S (one model) or --seeds S1,S2,... (several in one process), not both.")
+        seeds = parse_seeds(args.seeds)
+        paths = pipeline.train_seeds(_params(args), args.method, seeds, resume=not args.restart,
+                                     batched=args.batched or "auto")
+        print("\n".join(str(p) for p in paths))
+        return
+    if args.batched is not None:
+        raise AadError("--batched chooses how the models of --seeds train; with one --seed there is one model.")
     params = _params(args)
     print(pipeline.train_method(params, args.method, args.seed if args.seed is not None else params.seed,
                                 resume=not args.restart))
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` -> ``[0, 1, 2]``: distinct integers >= 0, comma-separated (spaces allowed)."""
+    items = [item.strip() for item in text.split(",")]
+    if not text.strip() or any(not item for item in items):
+        raise AadError(f"--seeds takes comma-separated integers, e.g. --seeds 0,1,2; got {text!r}.")
+    bad = [item for item in items if not item.isdigit()]
+    if bad:
+        raise AadError(f"--seeds takes integers >= 0, e.g. --seeds 0,1,2; {', '.join(map(repr, bad))} "
+                       f"{'is' if len(bad) == 1 else 'are'} not.")
+    seeds = [int(item) for item in items]
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise AadError(f"--seeds names seed {', '.join(map(str, repeated))} more than once ({text!r}); each seed is "
+                       "one model.")
+    return seeds
 
 
 def _cmd_train_purifier(args: argparse.Namespace) -> None:
@@ -96,6 +123,20 @@ def _cmd_notebook(args: argparse.Namespace) -> None:
     params = _params(args)
     out = params.reports.path / "notebooks"
     print(notebooks.run(args.name, out, {"params_path": args.params, "overrides": args.set}, progress=params.progress))
+
+
+def _cmd_site(args: argparse.Namespace) -> None:
+    from .site.build import build_site
+
+    params = _params(args)
+    reports = params.reports.path
+    out = build_site(reports, Path(args.out) if args.out else reports / "site", profile=params.profile,
+                     arp_columns=[params.attention.pgd_column, params.attention.cw_column])
+    print(out / "index.html")
+    if args.screenshot:
+        from .site.browser import screenshot
+
+        print(screenshot(out / "index.html", out / "screenshot.png"))
 
 
 def _cmd_profile(args: argparse.Namespace) -> None:
@@ -170,6 +211,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--method", required=True, help="a recipe (" + ", ".join(sorted(recipes.classifier_recipes()))
                    + ") or a named variant of params.yaml's methods")
     t.add_argument("--seed", type=int, default=None, help="default: params seed")
+    t.add_argument("--seeds", default=None, metavar="S1,S2,...",
+                   help="several seeds of the method in one process, each to its own models/<method>/seed<S>/ "
+                        "(as --seed S would); one stack of models on CUDA")
+    t.add_argument("--batched", choices=["auto", "on", "off"], default=None,
+                   help="with --seeds: train the models as one stack (on), one after another (off), or stack "
+                        "where it pays, on CUDA (auto, the default)")
     t.add_argument("--restart", action="store_true", help="ignore existing checkpoints")
     t.set_defaults(run=_cmd_train)
 
@@ -190,6 +237,14 @@ def _parser() -> argparse.ArgumentParser:
     nb = with_params(sub.add_parser("notebook", help="execute a numbered notebook with papermill into reports/"))
     nb.add_argument("name", help="e.g. 03_adaptive_weighting")
     nb.set_defaults(run=_cmd_notebook)
+
+    st = with_params(sub.add_parser("site", help="render the run's report as a static site under reports/site/ "
+                                    "(verdicts, manifest, one page per executed notebook)"))
+    st.add_argument("--out", help="where the site goes (default: <reports.dir>/site)")
+    st.add_argument("--screenshot", action="store_true",
+                    help="also save a screenshot of the index as screenshot.png beside it (needs playwright and "
+                         "Debian's chromium at /usr/bin/chromium, the test extra)")
+    st.set_defaults(run=_cmd_site)
 
     pr = with_params(sub.add_parser("profile", help="list, show, switch or write (new) a parameter profile"))
     pr.add_argument("action", choices=["list", "show", "use", "new"])

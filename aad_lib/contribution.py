@@ -114,13 +114,16 @@ def head_gradient(model: nn.Module, features: torch.Tensor, y: torch.Tensor) -> 
     return grad
 
 
-def guided_logits(model: nn.Module, x: torch.Tensor, y: torch.Tensor, rescale: bool = False
+def guided_logits(model: nn.Module, x: torch.Tensor, y: torch.Tensor, rescale: bool = False, groups: int = 1
                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits of ``x`` through the network trimmed by Guided Dropout (AALP paper, Eq. 7-8).
 
     The mask is computed from this batch's contributions (:func:`contribution_scores`) and
     applied to the penultimate features before the head. Returns (logits, mask). Call in training
     only (at evaluation the network is used whole); the graph flows through the kept features.
+    With ``groups`` > 1 the rows belong to that many models trained as one stack, row by row
+    (row i to model ``i % groups``, :class:`aad_lib.training.stack.ModelStack`): each model gets
+    the mask of its own rows, as its separate run would.
 
     Arguments:
         model (nn.Module): an :mod:`aad_lib.models` classifier (``penultimate`` and ``head``).
@@ -128,11 +131,13 @@ def guided_logits(model: nn.Module, x: torch.Tensor, y: torch.Tensor, rescale: b
         y (torch.Tensor): true labels (the contributions need the loss).
         rescale (bool): scale the kept features by ``D / sum(m)`` (:func:`guided_dropout_mask`).
             Default: False.
+        groups (int): the models whose rows alternate in ``x``, >= 1 (1: one model). Default: 1.
 
     Shape:
         - x: (N, C, H, W), values in [0, 1].
         - y: (N,) int64 class indices.
-        - returns: logits (N, num_classes) and the mask (D,), D = ``model.num_features``.
+        - returns: logits (N, num_classes) and the mask (D,), D = ``model.num_features``; with
+          ``groups`` > 1 one mask per model, (groups, D).
 
     Examples:
         >>> import torch
@@ -146,9 +151,15 @@ def guided_logits(model: nn.Module, x: torch.Tensor, y: torch.Tensor, rescale: b
         >>> int(mask.sum()) <= model.num_features // 2  # at most the half above the median
         True
     """
+    check_count(groups, "groups", 1)
     a = model.penultimate(x)
-    mask = guided_dropout_mask(contribution_scores(a.detach(), head_gradient(model, a, y)), rescale)
-    return model.head(a * mask), mask
+    grad = head_gradient(model, a, y)
+    if groups == 1:
+        mask = guided_dropout_mask(contribution_scores(a.detach(), grad), rescale)
+        return model.head(a * mask), mask
+    masks = torch.stack([guided_dropout_mask(contribution_scores(a.detach()[k::groups], grad[k::groups]), rescale)
+                         for k in range(groups)])
+    return model.head(a * masks.repeat(a.shape[0] // groups, 1)), masks
 
 
 def dataset_contributions(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500

@@ -8,6 +8,9 @@ our attacks are too weak for that model (:func:`aad_lib.integrity.weaker_than_au
 
 torchattacks is a peer, not a dependency of ``aad_lib`` (it pins an old ``requests``): ``make
 setup`` installs it without its dependencies; without it this module says how to get it.
+Where the evaluation records carry the full ensemble's column (:mod:`aad_lib.autoattack`), the row
+shows it beside, on the images both saw: it runs these two attacks first, so it can lie above them
+only by the chance of other random starts.
 """
 from __future__ import annotations
 
@@ -17,18 +20,10 @@ import torch
 from torch import nn
 
 from .attacks import model_mode
+from .autoattack import COLUMN as STANDARD, torchattacks_module
 from .validation import AadError, check_count, check_eps, check_images, check_labels
 
 COLUMNS = ("APGD-CE", "APGD-CE+T")
-
-
-def _torchattacks():
-    try:
-        import torchattacks
-    except ImportError as err:  # pragma: no cover - make setup installs it
-        raise AadError("the AutoAttack cross-check needs torchattacks: "
-                       "`.venv/bin/pip install --no-deps torchattacks==3.5.1` (make setup does this).") from err
-    return torchattacks
 
 
 def autoattack_records(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 100,
@@ -44,7 +39,7 @@ def autoattack_records(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: 
     eps, steps = check_eps(eps), check_count(steps, "steps", 1)
     if num_classes is None:
         raise AadError("the AutoAttack cross-check needs model.num_classes (APGD-T targets every other class).")
-    ta = _torchattacks()
+    ta = torchattacks_module("the AutoAttack cross-check")
     with model_mode(model, "eval"):
         with torch.no_grad():
             clean = model(x).argmax(1) == y
@@ -84,4 +79,19 @@ def compare_with_ours(model: nn.Module, x: torch.Tensor, y: torch.Tensor, evalua
     row["gap (points)"] = row["ours"] - row[strongest]
     # images AutoAttack broke that every one of ours missed: the concrete evidence behind a gap
     row["broken only by AutoAttack"] = int((ours & ~aa[strongest].to_numpy().astype(bool)).sum())
+    if STANDARD in evaluated.columns:
+        row.update(standard_versus_audit(evaluated[STANDARD].iloc[:len(y)], aa[strongest]))
     return row
+
+
+def standard_versus_audit(standard: pd.Series, audit: pd.Series) -> dict[str, float]:
+    """The full AutoAttack ``standard`` column (per image, empty where it was not run) beside the
+    audit's APGD column on the same images: ``AutoAttack standard`` (percent), its image count and
+    ``standard above audit (points)``, the first minus the second on the images both saw. Empty
+    (no keys) when no image has both."""
+    both = standard.notna().to_numpy() & audit.notna().to_numpy()
+    if not both.any():
+        return {}
+    std, aud = standard.to_numpy()[both].astype(bool), audit.to_numpy()[both].astype(bool)
+    return {"AutoAttack standard": 100 * std.mean(), "AutoAttack standard n": int(both.sum()),
+            "standard above audit (points)": 100 * (std.mean() - aud.mean())}

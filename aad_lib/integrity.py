@@ -153,6 +153,17 @@ def weaker_than_autoattack(ours: float, autoattack: float, n: int, attacks: str 
                 "our PGD/CW miss adversarial examples an independent attack finds: report the AutoAttack number")
 
 
+def standard_above_audit(above_points: float, n: int, threshold: float = 0.01) -> Flag:
+    """The full AutoAttack ``standard`` column's accuracy minus the audit's APGD-CE(+T) accuracy on
+    the same ``n`` images (``above_points``, percentage points). Raised above ``threshold`` (one
+    image in 100): the ensemble runs APGD-CE and APGD-T first (Croce and Hein 2020), so it can lie
+    above them only by the luck of other random starts; more means the column was computed on
+    other images, another model state or a weaker budget."""
+    share = above_points / 100
+    return Flag(f"AutoAttack standard above the APGD audit ({n} images)", share, threshold, above(share, threshold),
+                "the AutoAttack column is weaker than two of its own attacks: it was not computed as published")
+
+
 def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, evaluated: pd.DataFrame, our_columns: list[str],
           attack: AttackSettings, autoattack_steps: int = 100, seed: int = 0,
           targeted: bool = True) -> tuple[list[Flag], dict[str, float]]:
@@ -160,11 +171,15 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, evaluated: pd.Data
     gradient-masking checks (:func:`run_checks` at the budget ``attack``: the white-box reference
     is ``our_columns`` of the evaluation records, robust under all of them; more steps =
     PGD-``4 attack.steps`` vs PGD-``attack.steps``) and the AutoAttack cross-check at ``attack.eps``
-    against the same columns, whose gap is the fifth flag. Returns (flags, the cross-check row of
+    against the same columns, whose gap is the fifth flag; where the records carry the AutoAttack
+    ``standard`` column (:mod:`aad_lib.autoattack`), a sixth: it must not lie above the audit's
+    APGD (:func:`standard_above_audit`). Returns (flags, the cross-check row of
     :func:`aad_lib.crosscheck.compare_with_ours`)."""
     row = compare_with_ours(model, x, y, evaluated, our_columns, attack.eps, autoattack_steps, seed, targeted)
     ours = torch.tensor(robust_under_all(evaluated, our_columns, len(y)), device=x.device)
     flags = run_checks(model, x, y, attack.eps, attack.alpha, attack.steps, ours, seed)
     flags.append(weaker_than_autoattack(row["ours"] / 100, (row["ours"] - row["gap (points)"]) / 100, row["n"],
                                         "APGD-CE+T" if targeted else "APGD-CE"))
+    if "standard above audit (points)" in row:
+        flags.append(standard_above_audit(row["standard above audit (points)"], row["AutoAttack standard n"]))
     return flags, row

@@ -14,6 +14,7 @@ rules (a notebook reads only trained methods and evaluated columns) live here to
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import types
 import typing
 from collections.abc import Mapping
@@ -116,10 +117,31 @@ class MethodSettings:
 
 
 @dataclass(frozen=True)
+class AutoAttackParams:
+    """``evaluate.autoattack``: which evaluated models get the AutoAttack ``standard`` column
+    (:mod:`aad_lib.autoattack`) and on how many images. ``models`` are shell patterns
+    (:func:`fnmatch.fnmatchcase`) of a model's name, ``<method>-seed<seed>`` as its
+    ``reports/eval/`` folder (a project checkpoint evaluated outside the pipeline keeps that name;
+    any other model is named by its output folder, e.g. ``checkpoint-<name>``): ``["*"]`` every
+    model, ``[]`` none. ``samples``: the first n of the evaluated images (0: all of them)."""
+
+    models: tuple[str, ...] = ()
+    samples: int = 0
+
+    def __post_init__(self) -> None:
+        check_count(self.samples, "evaluate.autoattack.samples", 0)
+
+    def applies(self, name: str) -> bool:
+        """Whether the model named ``name`` (``<method>-seed<seed>``) gets the column."""
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.models)
+
+
+@dataclass(frozen=True)
 class EvaluateParams:
     """``evaluate``: the robustness table's protocol (the AALP paper's: eps 0.3, step 0.01, random
     start, CW kappa 50) on the first ``samples`` test images (0: all); its columns and budget are
-    :class:`aad_lib.evaluation.EvalConfig`'s (:func:`aad_lib.pipeline.eval_config`)."""
+    :class:`aad_lib.evaluation.EvalConfig`'s (:func:`aad_lib.pipeline.eval_config`), and
+    ``autoattack`` adds AutoAttack's column to some models (:class:`AutoAttackParams`)."""
 
     samples: int
     batch_size: int
@@ -131,6 +153,7 @@ class EvaluateParams:
     random_start: bool
     seed: int
     stop_when_fooled: bool
+    autoattack: AutoAttackParams = AutoAttackParams()
 
 
 @dataclass(frozen=True)
@@ -356,5 +379,5 @@ def _value(hint: Any, value: Any, where: str) -> Any:
 
 
 __all__ = ["Params", "parse", "GROUPS", "DataParams", "ModelParams", "RunParams", "TrainParams", "MethodSettings",
-           "EvaluateParams", "AnalysisParams", "ReportsParams", "IntegrityParams", "AttentionParams", "ImageNetParams",
-           "CompressionParams", "ComDefendParams", "DeepFoolParams", "AuditParams"]
+           "EvaluateParams", "AutoAttackParams", "AnalysisParams", "ReportsParams", "IntegrityParams", "AttentionParams",
+           "ImageNetParams", "CompressionParams", "ComDefendParams", "DeepFoolParams", "AuditParams"]

@@ -6,9 +6,10 @@ editing it reruns only the notebook stages."""
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -18,8 +19,11 @@ from .eval_config import EvalConfig
 from .files import atomic_write_json, atomic_write_text
 from .params import GROUPS, Params
 from .runtime import pick_device, seed_everything
-from .training import TrainConfig, checkpoint, load_model, recipes, train
+from .training import TrainConfig, checkpoint, load_model, recipes, train, train_stack
 from .validation import AadError, choose
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TRAIN_KEYS = set(TrainConfig.__dataclass_fields__) - {"method", "options", "seed"}
 
@@ -189,16 +193,46 @@ def train_method(params: Params, method: str, seed: int, resume: bool = True) ->
     """Train ``method`` with ``seed`` into ``models/<method>/seed<seed>/``."""
     cfg = train_config(params, method, seed)
     device = pick_device(params.device)
-    seed_everything(seed)
     spec = model_spec(params)
-    model = models.create(**spec)  # a user's module: model is checked against the data's shape and classes here
-    purposes = {"penultimate": "(Guided Dropout)", "cam_layer": "(ARP's Grad-CAM losses)"}
-    for capability in recipes.get(cfg.method).requires:
-        models.require(model, capability, f"method {method!r} {purposes[capability]}", name=params.model.name)
+    model = _seeded_model(params, method, cfg.method, seed, spec)
     out = model_dir(method, seed)
     train(model, load_split(params, "train"), cfg, out, model_spec=spec, test_set=load_split(params, "test"),
           device=device, progress=params.progress, resume=resume, log_path=train_log_path(params, method, seed))
     return out
+
+
+def train_seeds(params: Params, method: str, seeds: list[int], resume: bool = True, batched: str = "auto") -> list[Path]:
+    """Train ``method`` with each of ``seeds`` in this process, each into ``models/<method>/seed<S>/``
+    exactly as :func:`train_method` would (same files, logs, checkpoints and resume).
+
+    ``batched``: ``"on"`` trains them as one stack of models (:func:`aad_lib.training.train_stack`),
+    ``"off"`` one after another, ``"auto"`` stacks where that pays (on CUDA; on a CPU the stack is
+    slower, :func:`aad_lib.training.batched.stacking_pays`)."""
+    from .training.batched import use_stack
+
+    device = pick_device(params.device)
+    if not use_stack(batched, device):
+        if batched == "auto" and len(seeds) > 1:
+            print(f"aad: seeds {','.join(map(str, seeds))} train one after another on {device.type} "
+                  "(a stack of models pays on CUDA only; --batched on forces one).", file=sys.stderr)
+        return [train_method(params, method, seed, resume) for seed in seeds]
+    cfgs = [train_config(params, method, seed) for seed in seeds]
+    spec = model_spec(params)
+    built = [_seeded_model(params, method, cfg.method, cfg.seed, spec) for cfg in cfgs]
+    train_stack(built, load_split(params, "train"), cfgs, [model_dir(method, s) for s in seeds], model_spec=spec,
+                test_set=load_split(params, "test"), device=device, progress=params.progress, resume=resume,
+                log_paths=[train_log_path(params, method, s) for s in seeds])
+    return [model_dir(method, s) for s in seeds]
+
+
+def _seeded_model(params: Params, method: str, recipe: str, seed: int, spec: dict[str, Any]) -> torch.nn.Module:
+    """The model of ``spec`` with ``seed``'s initial weights, checked for what ``recipe`` needs of it."""
+    seed_everything(seed)
+    model = models.create(**spec)  # a user's module: model is checked against the data's shape and classes here
+    purposes = {"penultimate": "(Guided Dropout)", "cam_layer": "(ARP's Grad-CAM losses)"}
+    for capability in recipes.get(recipe).requires:
+        models.require(model, capability, f"method {method!r} {purposes[capability]}", name=params.model.name)
+    return model
 
 
 # ---------------------------------------------------------------- evaluation
@@ -266,7 +300,11 @@ def _load_weights(model: torch.nn.Module, path: Path, device: torch.device) -> N
 def evaluate_model(params: Params, model: torch.nn.Module, out: Path, facts: dict[str, Any]) -> Path:
     """Evaluate ``model`` on the first ``evaluate.samples`` test images with the configured protocol
     and write ``records.csv``, ``summary.json`` (``facts`` first: method, seed, model, ...) and
-    ``timing.json`` under ``out``."""
+    ``timing.json`` under ``out``. A model that ``evaluate.autoattack.models`` names (as
+    ``<method>-seed<seed>`` when ``facts`` give both, so a project checkpoint evaluated outside the
+    pipeline gets what its pipeline run gets; else by ``out``'s folder name) also gets the
+    AutoAttack column on the first ``evaluate.autoattack.samples`` of those images
+    (:func:`add_autoattack`)."""
     from .evaluation import evaluate, summarize  # here, so that training does not depend on the evaluation code
 
     device = next(model.parameters()).device
@@ -277,17 +315,50 @@ def evaluate_model(params: Params, model: torch.nn.Module, out: Path, facts: dic
     seed_everything(cfg.seed)
     t0 = time.perf_counter()
     records = evaluate(model, x, y, cfg, progress=params.progress)
-    seconds = time.perf_counter() - t0
+    seconds = {"seconds": round(time.perf_counter() - t0, 2)}
+    standard: dict[str, Any] = {}
+    known = facts.get("method") is not None and facts.get("seed") is not None
+    if params.evaluate.autoattack.applies(f"{facts['method']}-seed{facts['seed']}" if known else out.name):
+        t1 = time.perf_counter()
+        records, standard["autoattack"] = add_autoattack(params, model, x, y, records)
+        seconds["autoattack_seconds"] = round(time.perf_counter() - t1, 2)
     atomic_write_text(out / "records.csv", records.to_csv(index=False))
     # summary.json is the DVC metric: only what the seed and the profile determine (the same bits on
     # every CPU run); the wall-clock time goes beside it
     summary = {"method": facts["method"], "seed": facts["seed"], "dataset": params.data.name, "model": facts["model"],
                **{k: v for k, v in facts.items() if k not in ("method", "seed", "model")},
                "n": len(records), "eval_seed": cfg.seed, "eps": cfg.eps, "alpha": cfg.alpha,
-               "columns": cfg.columns(), "accuracy": summarize(records, cfg.columns())}
+               "columns": cfg.columns(), "accuracy": summarize(records, cfg.columns()), **standard}
     atomic_write_json(out / "summary.json", summary)
-    atomic_write_json(out / "timing.json", {"seconds": round(seconds, 2), "device": str(device)})
+    atomic_write_json(out / "timing.json", {**seconds, "device": str(device)})
     return out
+
+
+def add_autoattack(params: Params, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                   records: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """AutoAttack ``standard`` (Croce and Hein 2020; :func:`aad_lib.autoattack.standard_records`)
+    at ``evaluate.eps`` with seed ``evaluate.seed`` on the first ``evaluate.autoattack.samples`` of
+    the evaluated images ``x``, ``y`` (0: all), ``evaluate.batch_size`` at a time. Returns the
+    evaluation ``records`` with its ``AutoAttack``, ``conf:``, ``pair:`` and ``by:`` columns (empty
+    on the rows past the subset) and the summary's ``autoattack`` entry in RobustBench's field names
+    (:func:`aad_lib.autoattack.robustbench_summary`). The records' ``Clean`` column is the one clean
+    accuracy: an image it counts wrong is not robust (the two clean passes see the same model and
+    images, so they differ at most where a batch of another size rounds a tie the other way; a
+    warning names how many)."""
+    import warnings
+
+    from .autoattack import COLUMN, robustbench_summary, standard_records
+
+    e = params.evaluate
+    k = min(e.autoattack.samples or len(records), len(records))
+    column = standard_records(model, x[:k], y[:k], e.eps, e.seed, e.batch_size, progress=params.progress)
+    clean = records["Clean"].iloc[:k].to_numpy()
+    if differ := int((column["Clean"].to_numpy() != clean).sum()):
+        warnings.warn(f"{COLUMN}'s clean pass disagrees with the evaluation's on {differ} of {k} images; "
+                      "the evaluation's is kept.", stacklevel=2)
+    column[COLUMN] = column[COLUMN].to_numpy() & clean
+    records = records.join(column.drop(columns="Clean"))
+    return records, robustbench_summary(records, e.eps, e.seed)
 
 
 def run_pairs(params: Params, group: str | None = "main") -> list[tuple[str, int]]:

@@ -15,7 +15,9 @@ from torch import nn
 
 from aad_lib import attacks, data, models
 from aad_lib.evaluation import EvalConfig, evaluate
-from aad_lib.training import AttackSettings, TrainConfig, make_optimizer, recipes, train, train_step
+from aad_lib.training import AttackSettings, ModelStack, TrainConfig, make_optimizer, recipes, train, train_step
+from aad_lib.training.batched import stack_obstacle
+from aad_lib.training.stack import interleave
 
 from . import peers
 from .timer import Timing, measure, measure_together
@@ -142,6 +144,48 @@ def training_step_rows(s: Setup, methods: list[str] | None = None, attack_steps:
         t = s.time_together({"floor": floor(model, s.x, s.y, passes), "ours": lambda: train_step(recipe, batch, optimizer)})
         rows.append({**s.describe(), "operation": f"train step: {method}", **timed("floor", t["floor"]),
                      **timed("ours", t["ours"])})
+    return rows
+
+
+def batched_training_rows(s: Setup, methods: list[str], count: int = 3, attack_steps: int = 3) -> list[dict[str, Any]]:
+    """``count`` models of one recipe: one optimisation step each, one after another, against one
+    step of the same models stacked (:class:`aad_lib.training.ModelStack`, one optimiser over the
+    stacked weights), each model on its own batch of ``s.batch`` images with its own attack
+    generator (PGD-``attack_steps``, step eps/2). Reported: models per second both ways and the
+    speed-up of the stack (below 1: the stack is slower)."""
+    rows = []
+    channels, size = s.shape()
+    g = torch.Generator().manual_seed(1)
+    xs = [torch.rand(s.batch, channels, size, size, generator=g).to(s.device) for _ in range(count)]
+    ys = [torch.randint(0, 10, (s.batch,), generator=g).to(s.device) for _ in range(count)]
+    for method in methods:
+        recipe = recipes.get(method)
+        cfg = TrainConfig(method=method, epochs=1, batch_size=s.batch,
+                          attack=AttackSettings(s.eps, s.eps / 2, attack_steps if recipe.needs_attack else 0))
+        alone = [s.fresh_model().train() for _ in range(count)]
+        described = {**s.describe(), "operation": f"batched train step: {method}", "models": count}
+        obstacle = stack_obstacle(recipe, alone, xs[0])
+        if obstacle:
+            rows.append({**described, "stacked_note": f"{method}: not stacked ({obstacle})"})
+            continue
+        optimizers = [make_optimizer(m, cfg) for m in alone]
+        batches = [recipes.Batch(m, x, y, cfg.attack, cfg.options, torch.Generator(device=s.device).manual_seed(k))
+                   for k, (m, x, y) in enumerate(zip(alone, xs, ys))]
+        stack = ModelStack(alone).train()
+        stacked_batch = recipes.Batch(stack, interleave(xs), interleave(ys), cfg.attack, cfg.options,
+                                      tuple(torch.Generator(device=s.device).manual_seed(k) for k in range(count)))
+        stack_optimizer = make_optimizer(stack, cfg)
+
+        def one_at_a_time() -> None:
+            for batch, optimizer in zip(batches, optimizers):
+                train_step(recipe, batch, optimizer)
+
+        t = s.time_together({"one at a time": one_at_a_time,
+                             "stacked": lambda: train_step(recipe, stacked_batch, stack_optimizer)})
+        rows.append({**described, **timed("one_at_a_time", t["one at a time"]), **timed("stacked", t["stacked"]),
+                     "models_per_second_one_at_a_time": count / t["one at a time"].min,
+                     "models_per_second_stacked": count / t["stacked"].min,
+                     "stacked_speedup": t["one at a time"].min / t["stacked"].min})
     return rows
 
 

@@ -13,9 +13,11 @@ PEERS = ("torchattacks", "ART", "hand-written")
 
 
 def markdown(rows: list[dict[str, Any]], machine: dict[str, Any]) -> str:
-    """Two tables: attacks and training (ours and the peers over the floor), and the robustness
-    table (three ways of computing it, over the floor and over running the attacks one by one)."""
-    ops = [r for r in rows if "vs_one_by_one" not in r]
+    """Three tables: attacks and training (ours and the peers over the floor), batched training
+    (models stacked against one at a time), and the robustness table (three ways of computing it,
+    over the floor and over running the attacks one by one)."""
+    batched = [r for r in rows if "models" in r]
+    ops = [r for r in rows if "vs_one_by_one" not in r and "models" not in r]
     table = [r for r in rows if "vs_one_by_one" in r]
     peers = [p for p in PEERS if any(f"{p}_s" in r for r in ops)]
     lines = [_machine_line(machine), "", *headline(rows), "",
@@ -25,6 +27,18 @@ def markdown(rows: list[dict[str, Any]], machine: dict[str, Any]) -> str:
         cells = [r["model"], str(r["batch"]), r["device"], r["variant"], r["operation"], f"{r['floor_s']:.3f} s",
                  _ratio(r, "ours")] + [_ratio(r, p) for p in peers]
         lines.append("| " + " | ".join(cells) + " |")
+    if batched:
+        lines += ["", "| model | batch per model | device | batched train step | models | one at a time | stacked | "
+                  "stacked speed-up |", "|---|---|---|---|---|---|---|---|"]
+        for r in batched:
+            if "stacked_s" not in r:
+                lines.append(f"| {r['model']} | {r['batch']} | {r['device']} | {r['operation'].split(': ', 1)[1]} | "
+                             f"{r['models']} | - | {r['stacked_note']} | - |")
+                continue
+            lines.append(f"| {r['model']} | {r['batch']} | {r['device']} | {r['operation'].split(': ', 1)[1]} | "
+                         f"{r['models']} | {r['models_per_second_one_at_a_time']:.1f} models/s "
+                         f"({r['one_at_a_time_s']:.3f} s) | {r['models_per_second_stacked']:.1f} models/s "
+                         f"({r['stacked_s']:.3f} s) | {r['stacked_speedup']:.2f}x |")
     if table:
         lines += ["", "| model | images | robustness table, every column (Clean, FGSM, PGD-k, CW-k) | "
                   "seconds | over the floor | over one by one |", "|---|---|---|---|---|---|"]
@@ -37,7 +51,10 @@ def markdown(rows: list[dict[str, Any]], machine: dict[str, Any]) -> str:
               "as many as the operation needs at the least), min over repeats, seconds in brackets; "
               "medians in `bench.json`; the operations of one row group are timed round-robin in one loop. A training "
               "step also computes weight gradients and takes an optimiser step, which the input-only floor does not, "
-              "so its ratio is above 1 even with nothing wasted. Inputs are random images for the attack rows (speed does not "
+              "so its ratio is above 1 even with nothing wasted. Batched training: one optimisation step of each "
+              "model (its own batch and attack starts) one after another against one step of the same models stacked "
+              "(`aad train --seeds`), as models per second; a speed-up below 1 means the stack is slower. "
+              "Inputs are random images for the attack rows (speed does not "
               "depend on the weights), the bundled digits for the epoch and the table."]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -54,6 +71,10 @@ def headline(rows: list[dict[str, Any]]) -> list[str]:
         elif r["operation"].endswith("AT epoch") or "AT epoch" in r["operation"]:
             out.append(f"- {r['operation']}: ours {r['ours_s']:.2f} s, hand-written loop {r['hand-written_s']:.2f} s "
                        f"(min of repeats; medians {r['ours_median_s']:.2f} s and {r['hand-written_median_s']:.2f} s).")
+        elif r["operation"].startswith("batched train step") and "stacked_speedup" in r:
+            out.append(f"- {r['models']} {r['model']} models ({r['device']}, batch {r['batch']} each), "
+                       f"{r['operation']}: stacked {r['models_per_second_stacked']:.1f} models/s, one at a time "
+                       f"{r['models_per_second_one_at_a_time']:.1f} models/s ({r['stacked_speedup']:.2f}x).")
         elif r["operation"] == "10-column table: trajectory + stop":
             out.append(f"- robustness table, {r['model']}: {r['ours_s']:.1f} s, {r['vs_one_by_one']:.2f}x the time of "
                        "running the attacks one by one.")

@@ -28,6 +28,10 @@ from . import cases, report
 FULL = [("lenet_small", 512, 40), ("lenet", 512, 10), ("resnet32", 128, 10)]
 QUICK = [("lenet_small", 64, 5)]
 TRAIN_STEP_MODELS = ("lenet_small", "resnet32")
+# batched training: lenet_small at the default profile's batch (50) and the bench's (512); 3 models
+# (the stack the CPU measurement of issue 16 used) and, on CUDA, Table 2's 21
+BATCHED_BATCHES, QUICK_BATCHED_BATCHES = (50, 512), (64,)
+BATCHED_COUNTS = {"cpu": (3,), "cuda": (3, 21)}
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -50,6 +54,11 @@ def main(argv: list[str] | None = None) -> Path:
             if variant == "eager" and (args.quick or name in TRAIN_STEP_MODELS):
                 _say(f"{name} x{batch} {device.type} {variant}: training steps")
                 rows += cases.training_step_rows(s, ["standard", "madry", "aalp"] if args.quick else None)
+    for batch in (QUICK_BATCHED_BATCHES if args.quick else BATCHED_BATCHES):
+        for count in BATCHED_COUNTS.get(device.type, (3,)):
+            _say(f"batched training: {count} lenet_small x{batch} stacked vs one at a time")
+            s = cases.Setup("lenet_small", batch, 3, device, "eager", repeats)
+            rows += cases.batched_training_rows(s, ["madry"] if args.quick else ["madry", "aalp"], count)
     _say("PGD-AT epoch: ours vs hand-written")
     rows += cases.epoch_rows(device, repeats, steps=3) if not args.quick else _quick_epoch(device)
     _say("robustness table: one by one vs one pass")

@@ -10,6 +10,8 @@ from torch import nn
 from aad_lib import attacks
 from aad_lib.attacks import objectives
 
+from .conftest import ROOT
+
 
 class FlagNet(nn.Module):
     """A linear head on the flattened 4x4 image that records ``self.training`` at every forward."""
@@ -94,3 +96,55 @@ def test_fgsm_at_eps_zero_returns_the_clean_images_and_trades_without_steps_stay
     start = trades_attack(tiny_model, x, eps=0.001, alpha=0.001, steps=0, generator=torch.Generator().manual_seed(0))
     assert (start - x).abs().max() <= 0.001 + 1e-7 and 0 <= start.min() and start.max() <= 1
     assert not torch.equal(start, x)  # still the random start, only projected
+
+
+def _centroid_classifier(x: torch.Tensor, y: torch.Tensor) -> torch.nn.Module:
+    """A nearest-class-mean linear classifier of ``x`` (argmax of m_c . x - |m_c|^2 / 2): right on
+    most digits with margins of every size, so that PGD fools them at different steps."""
+    means = torch.stack([x[y == c].flatten(1).mean(0) for c in range(10)])
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(means.shape[1], 10)).eval()
+    with torch.no_grad():
+        model[1].weight.copy_(means)
+        model[1].bias.copy_(-0.5 * (means ** 2).sum(1))
+    return model
+
+
+@pytest.mark.parametrize("sync_every", [3, 8])
+def test_stopping_with_rare_compaction_gives_the_numbers_of_compacting_every_step(monkeypatch, sync_every):
+    """CUDA's policy (settled images masked at once, the batch compacted every ``sync_every`` steps)
+    against the CPU's (every step), run here on the CPU: the same logits at every checkpoint and
+    the same result images, with fewer compactions. 64 digits (above MIN_ACTIVE, so compaction
+    happens) that PGD fools at different steps."""
+    import importlib
+
+    from aad_lib import data
+
+    pgd_module = importlib.import_module("aad_lib.attacks.pgd")  # the package exports the function pgd
+    x, y = data.load("mnist5k", ROOT / "data", "test").tensors(n=64)
+    model = _centroid_classifier(x, y)
+
+    def run():
+        return pgd_module.pgd_trajectory(model, x, y, 0.1, 0.005, [1, 5, 12, 30], stop_when_fooled=True,
+                                         generator=torch.Generator().manual_seed(0))
+
+    compactions = []
+    real_compact = pgd_module._ActiveBatch.compact
+
+    def counting_compact(self, grad=None):
+        before = self.rows.numel()
+        out = real_compact(self, grad)
+        compactions.append(before - self.rows.numel())
+        return out
+
+    monkeypatch.setattr(pgd_module._ActiveBatch, "compact", counting_compact)
+    every_step_logits, every_step = run()
+    events_every_step = sum(1 for c in compactions if c)
+    compactions.clear()
+    monkeypatch.setitem(pgd_module.SYNC_EVERY, "cpu", sync_every)
+    rare_logits, rare = run()
+    events_rare = sum(1 for c in compactions if c)
+    assert 0 < events_rare < events_every_step  # both compacted, the rare policy less often
+    assert torch.equal(rare, every_step)
+    assert not torch.equal(rare, x)  # some images moved: the comparison is not of clean copies
+    for k in (1, 5, 12, 30):
+        assert torch.allclose(rare_logits[k], every_step_logits[k], atol=1e-5), k

@@ -20,7 +20,7 @@ def test_quick_bench_writes_json_markdown_and_readme(tmp_path):
                    capture_output=True, text=True, timeout=600)
     result = json.loads((out / "bench.json").read_text())
     ops = {r["operation"] for r in result["rows"]}
-    assert {"FGSM", "PGD-5", "PGD-5 (CW loss)", "train step: madry", "train step: aalp"} <= ops
+    assert {"FGSM", "PGD-5", "PGD-5 (CW loss)", "train step: madry", "train step: aalp", "batched train step: madry"} <= ops
     assert any(o.startswith("PGD-1 AT epoch") for o in ops)
     assert {"10-column table: one by one", "10-column table: trajectory", "10-column table: trajectory + stop"} <= ops
     for row in result["rows"]:
@@ -32,6 +32,7 @@ def test_quick_bench_writes_json_markdown_and_readme(tmp_path):
     text = readme.read_text()
     assert "old table" not in text and text.startswith("intro\n") and text.endswith("rest\n")
     assert "| lenet_small | 64 | cpu | eager | PGD-5 |" in text
+    assert "| lenet_small | 64 | cpu | madry | 3 |" in text  # the batched training table
     assert text.count("<!-- bench:start -->") == 1
     bf16 = [r for r in result["rows"] if r["variant"] == "bf16"]
     assert {r["operation"] for r in bf16} == {"FGSM", "PGD-5", "PGD-5 (CW loss)"}
@@ -58,3 +59,23 @@ def test_training_step_rows_time_every_classifier_recipe_and_skip_the_purifier()
     assert [r["operation"] for r in rows] == [f"train step: {m}" for m in sorted(recipes.classifier_recipes())]
     assert "comdefend" not in recipes.classifier_recipes() and recipes.get("comdefend").trains == "purifier"
     assert all(r["ours_s"] > 0 and r["floor_s"] > 0 for r in rows)
+
+
+def test_batched_training_rows_time_a_stack_against_one_at_a_time_and_say_what_cannot_stack():
+    """Models per second both ways and the speed-up for a recipe that stacks; for ARP (Grad-CAM
+    hooks) a note instead of numbers; both rows render in the Markdown. Tiny sizes, one repeat."""
+    import torch
+
+    from benchmarks.cases import Setup, batched_training_rows
+    from benchmarks.report import markdown
+
+    rows = batched_training_rows(Setup("lenet_small", batch=4, steps=1, device=torch.device("cpu"), repeats=1),
+                                 ["madry", "arp"], count=2, attack_steps=1)
+    madry, arp = rows
+    assert madry["operation"] == "batched train step: madry" and madry["models"] == 2
+    assert madry["models_per_second_stacked"] == pytest.approx(2 / madry["stacked_s"])
+    assert madry["stacked_speedup"] == pytest.approx(madry["one_at_a_time_s"] / madry["stacked_s"])
+    assert "stacked_s" not in arp and "Grad-CAM" in arp["stacked_note"]
+    text = markdown(rows, {"date": "today", "cpu": "cpu", "cores": 2, "torch_threads": 1, "torch": "x", "python": "3",
+                           "repeats": 1})
+    assert "| lenet_small | 4 | cpu | madry | 2 |" in text and "| lenet_small | 4 | cpu | arp | 2 | - | arp: not stacked" in text

@@ -51,3 +51,33 @@ def test_peer_packages_are_installed_at_their_pins():
             installed = None
         assert installed == version, (f"peer package {name}=={version} is needed by the cross-check tests "
                                       f"(found {installed}); run `make setup`.")
+
+
+def _python_minors(spec: str) -> list[str]:
+    """``">=3.11,<3.14"`` -> ``["3.11", "3.12", "3.13"]`` (the one form the project uses)."""
+    m = re.fullmatch(r">=\s*3\.(\d+)\s*,\s*<\s*3\.(\d+)", spec.replace(" ", ""))
+    assert m, f"requires-python {spec!r} should read '>=3.X,<3.Y'"
+    return [f"3.{minor}" for minor in range(int(m.group(1)), int(m.group(2)))]
+
+
+def test_python_versions_agree_across_pyproject_environment_yml_and_readme():
+    """The Pythons the project installs on (3.11 to 3.13: every pin has wheels for each, checked with
+    `pip download --only-binary=:all: --python-version 3.X`) are stated once in pyproject.toml and
+    repeated, in step, by environment.yml and the README's quick start; CI runs one of them."""
+    import sys
+
+    spec = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    minors = _python_minors(spec)
+    assert minors[0] == "3.11" and len(minors) >= 2, minors
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda_python = [d for d in env["dependencies"] if isinstance(d, str) and re.match(r"python\b", d)]
+    assert conda_python == [f"python{spec.replace(' ', '')}"], (conda_python, spec)
+    readme = (ROOT / "README.md").read_text()
+    stated = f"Python {minors[0]} to {minors[-1]}"
+    assert re.search(rf"^## Quick start \(.*{re.escape(stated)}\b", readme, re.M), f"README quick start should say {stated!r}"
+    assert f"{sys.version_info.major}.{sys.version_info.minor}" in minors, "this interpreter is outside requires-python"
+
+
+def test_python_range_parsing():
+    assert _python_minors(">=3.11,<3.14") == ["3.11", "3.12", "3.13"]
+    assert _python_minors(">= 3.11, < 3.12") == ["3.11"]

@@ -15,6 +15,14 @@ Two result semantics:
   leave the batch; the batch never shrinks below ``MIN_ACTIVE`` rows (settled images ride along,
   their results frozen) because oneDNN computes batches of fewer than ~12 rows with other kernels
   whose last bits differ, and the result must not depend on which images settled first.
+
+Where the settled images leave is a cost question, not a numbers one: every settled image is
+masked at once (its result frozen, :class:`_ActiveBatch`), and the batch is compacted (and the loop
+asked whether anything is left) every ``SYNC_EVERY[device]`` steps. Both need the device to report
+back to Python: free on a CPU, where it happens every step as before, while on CUDA each report
+drains the GPU's queue of kernels (per-step compaction made the robustness table 2.1x slower than
+attacking one by one on an H200), so there it happens every 8th step and settled images ride
+along in between. The results are the same either way (tests/test_attack_details.py).
 """
 from __future__ import annotations
 
@@ -27,9 +35,12 @@ from torch import nn
 from ..validation import AadError, check_count, check_eps, check_positive, choose
 from . import objectives
 from .context import check_attack_inputs, model_mode
+from .starts import ball_start, trades_start
 
 Recorder = Callable[[int, torch.Tensor], None]
 MIN_ACTIVE = 16
+# steps between compactions / "anything left?" checks, by device type (module docstring); other types: 1
+SYNC_EVERY = {"cpu": 1, "cuda": 8}
 
 
 @dataclass(frozen=True)
@@ -94,7 +105,7 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, loss
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps: int,
         random_start: bool = True, norm: str = "linf", loss: str = "ce", *, kappa: float = 50.0,
         generator: torch.Generator | None = None, mode: str = "eval",
-        stop_when_fooled: bool = False, eot_samples: int = 1) -> torch.Tensor:
+        stop_when_fooled: bool = False, eot_samples: int = 1, start: torch.Tensor | None = None) -> torch.Tensor:
     """Projected gradient descent, L-inf or L2 (Madry et al., ICLR 2018, Eq. 2).
 
     Madry, Makelov, Schmidt, Tsipras, Vladu, "Towards Deep Learning Models Resistant to
@@ -134,10 +145,15 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: f
         stop_when_fooled (bool): AutoAttack's convention, the first misclassified point visited
             (module docstring). Default: False.
         eot_samples (int): gradients averaged per step (EOT), >= 1. Default: 1.
+        start (torch.Tensor | None): the first iterate, drawn by the caller (e.g.
+            :func:`~aad_lib.attacks.starts.ball_start` from each model's own generator in stacked
+            training); ``random_start`` and ``generator`` are then unused. None: the attack
+            draws it. Default: None.
 
     Shape:
         - x: (N, C, H, W), values in [0, 1].
         - y: (N,) int64 class indices.
+        - start: (N, C, H, W) in [0, 1], within the ball, or None.
         - returns: (N, C, H, W) in [0, 1], within ``eps`` of ``x`` in the chosen norm.
 
     Examples:
@@ -154,7 +170,10 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: f
     """
     eps = _check(model, x, y, eps, alpha, steps, norm)
     samples = check_count(eot_samples, "eot_samples", 1)
-    start = _start(x, eps, norm, generator) if random_start and eps > 0 else x
+    if start is None:
+        start = ball_start(x, eps, norm, generator) if random_start and eps > 0 else x
+    else:
+        _check_start(start, x)
     settings = _StepSettings(eps=eps, alpha=alpha, steps=steps, norm=norm,
                              objective=objectives.get(loss, kappa), mode=mode, eot_samples=samples)
     return _run(model, x, y, start, settings, labels=y if stop_when_fooled else None,
@@ -215,7 +234,7 @@ def pgd_trajectory(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: floa
             logits_at[step] = logits.detach().to("cpu", copy=True)
 
     eps = _check(model, x, y, eps, alpha, ks[-1], norm)
-    start = _start(x, eps, norm, generator) if random_start and eps > 0 else x
+    start = ball_start(x, eps, norm, generator) if random_start and eps > 0 else x
     settings = _StepSettings(eps=eps, alpha=alpha, steps=ks[-1], norm=norm,
                              objective=objectives.get(loss, kappa), mode=mode)
     x_adv = _run(model, x, y, start, settings, record=record, labels=y if stop_when_fooled else None,
@@ -224,7 +243,8 @@ def pgd_trajectory(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: floa
 
 
 def trades_attack(model: nn.Module, x: torch.Tensor, eps: float, alpha: float, steps: int, *,
-                  generator: torch.Generator | None = None, mode: str = "eval") -> torch.Tensor:
+                  generator: torch.Generator | None = None, mode: str = "eval",
+                  start: torch.Tensor | None = None) -> torch.Tensor:
     """The TRADES inner maximisation (Zhang et al., ICML 2019, Alg. 1): PGD on ``KL(p(x) || p(x'))``.
 
     Zhang, Yu, Jiao, Xing, El Ghaoui, Jordan, "Theoretically Principled Trade-off between
@@ -241,9 +261,13 @@ def trades_attack(model: nn.Module, x: torch.Tensor, eps: float, alpha: float, s
         generator (torch.Generator | None): source of the start noise; None: the global one.
             Default: None.
         mode (str): ``"eval"``, ``"train"`` or ``"keep"``. Default: ``"eval"``.
+        start (torch.Tensor | None): the noisy start, drawn by the caller
+            (:func:`~aad_lib.attacks.starts.trades_start`); ``generator`` is then unused. None: the
+            attack draws it. Default: None.
 
     Shape:
         - x: (N, C, H, W), values in [0, 1].
+        - start: (N, C, H, W) in [0, 1], or None.
         - returns: (N, C, H, W) in [0, 1], ``|x_adv - x| <= eps`` pixel-wise.
 
     Examples:
@@ -258,8 +282,10 @@ def trades_attack(model: nn.Module, x: torch.Tensor, eps: float, alpha: float, s
     eps = _check(model, x, None, eps, alpha, steps, "linf")
     with torch.no_grad(), model_mode(model, mode):
         p_clean = torch.softmax(model(x), dim=1)
-    noise = torch.empty_like(x).normal_(generator=generator).mul_(0.001)
-    start = (x + noise).clamp_(0.0, 1.0)
+    if start is None:
+        start = trades_start(x, generator)
+    else:
+        _check_start(start, x)
     if steps == 0:  # no step projects the start: the noise alone may leave a small ball (eps < ~0.004)
         return torch.max(torch.min(start, x + eps), x - eps)
     settings = _StepSettings(eps=eps, alpha=alpha, steps=steps, norm="linf", objective=objectives.kl_from,
@@ -289,7 +315,7 @@ def _run(model: nn.Module, x: torch.Tensor, target: torch.Tensor, start: torch.T
     x, target = x.detach(), target.detach()
     if labels is None and record is None:
         return _plain(model, x, target, start, settings)
-    state = _ActiveBatch(x, target, start, labels, settings)
+    state = _ActiveBatch(x, target, start, labels, settings, SYNC_EVERY.get(x.device.type, 1))
     step = -1
     with model_mode(model, settings.mode), torch.enable_grad():  # callers may sit inside torch.no_grad()
         if labels is not None and check_clean:
@@ -370,8 +396,9 @@ class _ActiveBatch:
     image and logits of every row of the full batch."""
 
     def __init__(self, x: torch.Tensor, target: torch.Tensor, start: torch.Tensor,
-                 labels: torch.Tensor | None, settings: _StepSettings):
+                 labels: torch.Tensor | None, settings: _StepSettings, sync_every: int = 1):
         n = x.shape[0]
+        self.sync_every, self.observed = sync_every, 0
         self.labels = labels
         self.result = start.detach().clone()
         self.logits: torch.Tensor | None = None
@@ -388,18 +415,28 @@ class _ActiveBatch:
         if self.labels is None:
             self.logits[self.rows] = logits
             return
-        self.logits[self.rows[self.alive]] = logits[self.alive]
+        # masks, not boolean indexing: selecting rows by a mask would make the device report back
+        alive = self.alive.view(-1, *([1] * (logits.dim() - 1)))
+        self.logits[self.rows] = torch.where(alive, logits, self.logits[self.rows])
         fooled = self.alive & (logits.argmax(1) != self.labels[self.rows])
-        if bool(fooled.any()):
-            self.result[self.rows[fooled]] = visited[fooled]
-            self.alive = self.alive & ~fooled
+        where = fooled.view(-1, *([1] * (visited.dim() - 1)))
+        self.result[self.rows] = torch.where(where, visited, self.result[self.rows])
+        self.alive = self.alive & ~fooled
+        self.observed += 1
+        if self._sync_now():
             self.done = not bool(self.alive.any())
+
+    def _sync_now(self) -> bool:
+        return self.observed % self.sync_every == 0
 
     def compact(self, grad: torch.Tensor | None = None) -> torch.Tensor | None:
         """Drop settled rows from the active batch, keeping at least ``MIN_ACTIVE`` rows (settled
-        ones ride along, results frozen); ``grad`` of the active batch is compacted alike."""
+        ones ride along, results frozen); ``grad`` of the active batch is compacted alike. Only
+        every ``sync_every``-th observation (module docstring)."""
+        if self.labels is None or self.rows.numel() <= MIN_ACTIVE or not self._sync_now():
+            return grad
         n_rows, n_alive = self.rows.numel(), int(self.alive.sum())
-        if self.labels is None or n_alive == n_rows or n_rows <= MIN_ACTIVE:
+        if n_alive == n_rows:
             return grad
         keep = self.alive.clone()
         if n_alive < MIN_ACTIVE:
@@ -416,15 +453,11 @@ class _ActiveBatch:
         return self.result
 
 
-def _start(x: torch.Tensor, eps: float, norm: str, generator: torch.Generator | None) -> torch.Tensor:
-    if norm == "linf":
-        delta = torch.empty_like(x).uniform_(-eps, eps, generator=generator)
-    else:
-        delta = torch.empty_like(x).normal_(generator=generator)
-        n = delta.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
-        r = torch.empty_like(n).uniform_(0, 1, generator=generator)
-        delta *= r / n * eps
-    return (x + delta).clamp_(0.0, 1.0)
+def _check_start(start: torch.Tensor, x: torch.Tensor) -> None:
+    """A start given by the caller must be an image batch of ``x``'s shape, dtype and device."""
+    if not isinstance(start, torch.Tensor) or start.shape != x.shape or start.dtype != x.dtype or start.device != x.device:
+        raise AadError(f"start must be a tensor like x ({x.dtype} {tuple(x.shape)} on {x.device}), got "
+                       f"{getattr(start, 'dtype', type(start).__name__)} {tuple(getattr(start, 'shape', ()))}.")
 
 
 def _l2_step(x: torch.Tensor, x_adv: torch.Tensor, grad: torch.Tensor, eps: float, alpha: float) -> torch.Tensor:

@@ -220,7 +220,8 @@ def verdicts(grey: dict[str, pd.DataFrame], adapt: dict[str, pd.DataFrame], colu
     when its worst-case accuracy over ``columns`` has a 95% Wilson interval entirely above the
     undefended classifier's under the same protocol. Verdict: ``survives adaptive attacks``
     (helps under both), ``holds only against the grey-box protocol`` (helps grey-box, not
-    adaptive), ``does not help`` (neither)."""
+    adaptive), ``does not help`` (neither). The baseline's worst cases close every row, so that
+    each row reads alone (the report's verdict index compares the two intervals)."""
     def interval(r: pd.DataFrame) -> tuple[float, float, float]:
         w = worst_case(r, columns)
         lo, hi = wilson_interval(int(round(float(w.sum()))), len(w))
@@ -241,6 +242,8 @@ def verdicts(grey: dict[str, pd.DataFrame], adapt: dict[str, pd.DataFrame], colu
             helps[protocol] = lo > base[protocol][2]
         row["verdict"] = ("survives adaptive attacks" if helps["adaptive"] else
                           "holds only against the grey-box protocol" if helps["grey-box"] else "does not help")
+        for protocol, (acc, lo, hi) in base.items():
+            row[f"{baseline} worst {protocol}"] = f"{acc:.1f} [{lo:.1f}, {hi:.1f}]"
         rows[name] = row
     return pd.DataFrame(rows).T
 

@@ -1,0 +1,96 @@
+"""``aad site``: the report of a finished run as a static site, ``<reports>/site/``:
+
+- ``index.html``: the verdict of every paper claim the tables answer, linked to the notebook section
+  that shows it; the notebooks' other answers; the pages, figures and tables; the run's manifest;
+- ``<notebook>.html``: each executed notebook (:mod:`aad_lib.site.pages`);
+- ``figures/`` and ``tables/``: copies of the run's figures and tables, so that every link and
+  image works from ``file://`` and from a static server rooted at the site alike.
+
+The site is built in a temporary folder beside the target and swapped in at the end, so a failed
+build leaves the previous site as it was.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+
+from ..files import atomic_write_bytes, atomic_write_text
+from ..validation import AadError
+from . import claims as claim_tables
+from . import manifest as run_manifest
+from .index_page import PageEntry, index_html
+from .notebook_sections import Answer, Section, answers, table_sections
+from .pages import prepare, render, title_of
+from .style import CSS
+
+
+def notebook_nav(pages: list[PageEntry], current: str) -> str:
+    """The navigation bar above a notebook page: the index, then every notebook, ``current`` marked."""
+    links = ['<a href="index.html">Report index</a>']
+    for page in pages:
+        attribute = ' class="current" aria-current="page"' if page.name == current else ""
+        links.append(f'<a href="{page.href}"{attribute}>{page.name}</a>')
+    return f'<nav class="aad-nav">{"".join(links)}</nav>'
+
+
+def _copy_files(source: Path, target: Path, pattern: str) -> list[str]:
+    names = []
+    for path in sorted(source.glob(pattern)):
+        atomic_write_bytes(target / path.name, path.read_bytes())
+        names.append(path.name)
+    return names
+
+
+def _swap_in(built: Path, out: Path) -> None:
+    """Replace ``out`` by the finished ``built`` folder (the old one removed only once the new one is
+    in place)."""
+    old = out.with_name(f".{out.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if out.exists():
+        out.rename(old)
+    built.rename(out)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def build_site(reports: str | Path, out: str | Path, *, profile: str, arp_columns: list[str],
+               root: str | Path = ".") -> Path:
+    """Render the run under ``reports`` (its ``notebooks/``, ``tables/``, ``figures/``, ``eval/``
+    and ``train/``) into the site ``out``; ``profile`` and ``root`` (the project, for its commit)
+    go into the manifest, ``arp_columns`` are the ARP defense's PGD and CW columns. Returns ``out``."""
+    reports, out = Path(reports), Path(out)
+    executed = sorted((reports / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if not executed:
+        raise AadError(f"no executed notebook under {reports / 'notebooks'}: run the pipeline first (`dvc repro`).")
+    built = out.with_name(f".{out.name}.build")  # beside the target: the final rename stays on one file system
+    if built.exists():
+        shutil.rmtree(built)  # left by a build that was killed
+    built.mkdir(parents=True)
+    try:
+        notebooks = {path.stem: nbformat.read(path, as_version=4) for path in executed}
+        pages = [PageEntry(name, title_of(nb, name), f"{name}.html", nb.metadata.get("papermill", {}).get("duration"))
+                 for name, nb in notebooks.items()]
+        sections: dict[str, Section] = {}
+        stated: list[Answer] = []
+        for page in pages:
+            nb = notebooks[page.name]
+            body = render(prepare(nb, reports / "figures"), page.title, notebook_nav(pages, page.name), CSS)
+            atomic_write_text(built / page.href, body)
+            for stem, section in table_sections(nb, page.name, body).items():
+                sections.setdefault(stem, section)
+            stated += answers(nb, page.name, body)
+        figures = _copy_files(reports / "figures", built / "figures", "*.png")
+        _copy_files(reports / "tables", built / "tables", "*.csv")
+        _copy_files(reports / "tables", built / "tables", "*.md")
+        tables = sorted(p.stem for p in (built / "tables").glob("*.csv"))
+        claims = claim_tables.read_claims(reports / "tables", arp_columns)
+        manifest = run_manifest.collect(root, reports, profile)
+        atomic_write_text(built / "index.html", index_html(claims, sections, stated, pages, figures, tables, manifest))
+        _swap_in(built, out)
+    finally:
+        if built.exists():
+            shutil.rmtree(built)
+    return out
