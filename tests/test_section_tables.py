@@ -43,6 +43,9 @@ def test_completeness_bins_shrink_to_the_images_a_weak_model_classifies():
     records = _records().iloc[[0, 3, 4, 7]]  # clean-correct: one broken (0.1), two surviving (0.6, 0.7)
     _, bins = observations.completeness_table({"m": records}, bins=4)
     assert bins["m"]["n"].tolist() == [1, 1, 1] and bins["m"]["rate"].tolist() == [100.0, 0.0, 0.0]
+    _, bins = observations.completeness_table({"m": _records().iloc[[0, 7]]}, bins=4)  # one: one bin of it
+    assert bins["m"]["n"].tolist() == [1] and bins["m"]["rate"].tolist() == [100.0]
+    assert list(bins["m"].index) == ["0.10-0.10"]
     _, bins = observations.completeness_table({"m": _records().iloc[[7]]}, bins=4)
     assert bins["m"].empty and bins["m"].index.name == "completeness bin"
 

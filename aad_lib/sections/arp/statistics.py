@@ -35,7 +35,7 @@ def rate_table(flags: pd.Series, groups: pd.Series) -> pd.DataFrame:
         k, n = int(part.sum()), len(part)
         lo, hi = wilson_interval(k, n)
         rows.append({"group": key, "n": n, "rate": 100 * k / n, "ci_low": 100 * lo, "ci_high": 100 * hi})
-    return pd.DataFrame(rows).set_index("group")
+    return pd.DataFrame(rows, columns=["group", "n", "rate", "ci_low", "ci_high"]).set_index("group")
 
 
 def success_by_bins(records: pd.DataFrame, column: str = "completeness", bins: int = 4) -> pd.DataFrame:
@@ -44,7 +44,11 @@ def success_by_bins(records: pd.DataFrame, column: str = "completeness", bins: i
     part = records[records["clean_correct"]]
     if len(part) < bins:
         raise AadError(f"{len(part)} clean-correct images cannot fill {bins} bins.")
-    binned = pd.qcut(part[column], bins, duplicates="drop")
+    if part[column].nunique() == 1:  # one value (e.g. one image): qcut has no edges; one closed bin holds it
+        value = float(part[column].iloc[0])
+        binned = pd.Series([pd.Interval(value, value, closed="both")] * len(part), index=part.index)
+    else:
+        binned = pd.qcut(part[column], bins, duplicates="drop")
     table = rate_table(part["success"], binned)
     table.index = [f"{max(iv.left, 0.0):.2f}-{iv.right:.2f}" for iv in table.index]  # qcut opens below the minimum
     table.index.name = f"{column} bin"
