@@ -173,10 +173,10 @@ def test_params_select_models_by_their_evaluation_folder():
     assert not AutoAttackParams().applies("madry-seed0") and AutoAttackParams(models=("*",)).applies("checkpoint-mine")
     with pytest.raises(AadError, match="evaluate.autoattack.samples"):
         AutoAttackParams(samples=-1)
-    for profile in ("default", "smoke", "paper"):
+    for profile in ("default", "smoke", "paper-mnist", "paper-svhn", "paper-cifar10", "paper-imagenet"):
         aa = parse_params(config.resolve_profile(profile, ROOT)).evaluate.autoattack
         assert aa.models, f"profile {profile} runs AutoAttack on no model"
-    assert parse_params(config.resolve_profile("paper", ROOT)).evaluate.autoattack == AutoAttackParams(("*",), 0)
+    assert parse_params(config.resolve_profile("paper-mnist", ROOT)).evaluate.autoattack == AutoAttackParams(("*",), 0)
 
 
 def test_docstring_examples_run():

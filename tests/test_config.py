@@ -14,7 +14,7 @@ def test_params_yaml_is_the_resolved_active_profile():
     assert params == config.resolve_profile(params["profile"], ROOT)
 
 
-@pytest.mark.parametrize("name", ["default", "smoke", "paper"])
+@pytest.mark.parametrize("name", ["default", "smoke", "paper-mnist", "paper-svhn", "paper-cifar10", "paper-imagenet"])
 def test_every_profile_resolves_and_validates(name):
     params = config.resolve_profile(name, ROOT)
     for method in params["run"]["methods"]:
@@ -51,12 +51,14 @@ def test_method_settings_are_checked():
     assert cfg.epochs == 2 and cfg.attack.steps == 3 and cfg.attack.eps == 0.3
 
 
-def test_paper_profile_uses_the_papers_mnist_settings():
+@pytest.mark.parametrize("profile", ["paper-mnist", "paper-svhn", "paper-cifar10", "paper-imagenet"])
+def test_paper_profiles_use_the_papers_settings(profile):
+    """AALP Sec. 4.1's model, training attack, optimiser and learning rate per dataset."""
     from dataclasses import asdict
 
     from aad_lib.training import PAPER_SETTINGS
 
-    params = config.resolve_profile("paper", ROOT)
+    params = config.resolve_profile(profile, ROOT)
     expected = PAPER_SETTINGS[params["data"]["name"]]
     cfg = pipeline.train_config(parse(params), "madry", 0)
     assert asdict(cfg.attack) == asdict(expected["attack"])

@@ -80,7 +80,7 @@ def test_bad_inputs_fail_clearly_and_touch_nothing(smoke_project):
         (["aad", "evaluate", "--method", "madry", "--seed", "7"], "does not exist"),
         (["aad", "data", "prepare", "--set", "data.name=cifar"], "Did you mean 'cifar10'"),
         (["aad", "notebook", "99_nothing"], "unknown notebook"),
-        (["aad", "profile", "use", "papr"], "Did you mean 'paper'"),
+        (["aad", "profile", "use", "paper-mnst"], "Did you mean 'paper-mnist'"),
     ]
     for cmd, message in cases:
         out = _run(cmd, root, check=False)

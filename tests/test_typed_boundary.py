@@ -23,7 +23,7 @@ from .conftest import ROOT
 
 # ---------------------------------------------------------------- params
 
-@pytest.mark.parametrize("profile", ["default", "smoke", "paper"])
+@pytest.mark.parametrize("profile", ["default", "smoke", "paper-mnist", "paper-svhn", "paper-cifar10", "paper-imagenet"])
 def test_every_profile_parses_into_frozen_typed_sections(profile):
     raw = config.resolve_profile(profile, ROOT)
     params = parse(raw)
