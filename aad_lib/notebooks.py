@@ -124,7 +124,7 @@ class Context:
 
     def analysis_model(self, name: str) -> Any:
         """A trained method (seed ``analysis.figure_seed``) or ``timm:<name>`` with its pretrained
-        ImageNet weights (the paper profile's Inception v3 checkpoints; needs the hub once)."""
+        ImageNet weights (paper-imagenet's Inception v3 checkpoints; needs the hub once)."""
         if not name.startswith("timm:"):
             return self.model(name)
         from . import models

@@ -190,7 +190,7 @@ class IntegrityParams:
 
 @dataclass(frozen=True)
 class ImageNetParams:
-    """``attention.imagenet``: ILSVRC validation images with their bounding boxes (paper profile)."""
+    """``attention.imagenet``: ILSVRC validation images with their bounding boxes (profile paper-imagenet)."""
 
     images: str
     annotations: str
