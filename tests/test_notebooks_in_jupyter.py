@@ -118,8 +118,12 @@ def _get(url: str) -> tuple[int, str, str]:
 def test_make_lab_opens_the_project_with_its_kernel(tmp_path):
     """`make lab`'s own command (read with `make -n`), started headless: JupyterLab serves the
     project root, opens on notebooks/, and new notebooks get the project's kernel."""
-    out = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    command = shlex.split(out.replace("\\\n", " ").strip().splitlines()[-1])
+    # --no-print-directory: under `make test` this make is a sub-make and would add "Leaving directory" lines
+    out = subprocess.run(["make", "--no-print-directory", "-n", "lab"], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    lines = [line for line in out.replace("\\\n", " ").splitlines() if "jupyter" in line and " lab " in line]
+    assert len(lines) == 1, out
+    command = shlex.split(lines[0])
     assert "jupyter" in command[command.index("lab") - 1], command
     port, token = _free_port(), "aad-test"
     extra = ["--no-browser", f"--port={port}", f"--IdentityProvider.token={token}", "--ServerApp.open_browser=False"]
