@@ -80,6 +80,37 @@ class Settings:
 PUBLISHED = Settings()
 
 
+def checked_classes(model: nn.Module, x: torch.Tensor, y: torch.Tensor, missing: str) -> int:
+    """The checks every torchattacks-driven attack here starts with: ``x`` images in [0, 1], ``y``
+    labels of ``x`` within ``model.num_classes``; returns that count, or raises ``missing`` when the
+    model does not say it (APGD-T and FAB-T need it).
+
+    Arguments:
+        model (nn.Module): the classifier, with a ``num_classes`` attribute.
+        x (torch.Tensor): images in [0, 1].
+        y (torch.Tensor): their labels.
+        missing (str): the error message when ``model.num_classes`` is absent.
+
+    Shape:
+        - x: (N, C, H, W), values in [0, 1].
+        - y: (N,) int64 class indices.
+
+    Examples:
+        >>> import torch
+        >>> from aad_lib.autoattack import checked_classes
+        >>> model = torch.nn.Linear(4, 3)
+        >>> model.num_classes = 3
+        >>> checked_classes(model, torch.rand(2, 1, 2, 2), torch.tensor([0, 2]), "needs num_classes")
+        3
+    """
+    check_images(x)
+    num_classes = getattr(model, "num_classes", None)
+    check_labels(y, x.shape[0], num_classes)
+    if num_classes is None:
+        raise AadError(missing)
+    return num_classes
+
+
 def torchattacks_module(purpose: str = "AutoAttack") -> ModuleType:
     """The installed torchattacks package, whose attacks AutoAttack (Croce and Hein 2020) runs here; a clear error without it.
 
@@ -157,12 +188,9 @@ def standard_records(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: fl
     """
     from tqdm.auto import tqdm
 
-    check_images(x)
-    num_classes = getattr(model, "num_classes", None)
-    check_labels(y, x.shape[0], num_classes)
+    num_classes = checked_classes(model, x, y, "AutoAttack needs model.num_classes (APGD-T and FAB-T target the "
+                                                 "most likely other classes).")
     eps, batch_size = check_eps(eps), check_count(batch_size, "batch_size", 1)
-    if num_classes is None:
-        raise AadError("AutoAttack needs model.num_classes (APGD-T and FAB-T target the most likely other classes).")
     if num_classes < MIN_CLASSES:
         raise AadError(f"AutoAttack standard needs at least {MIN_CLASSES} classes (APGD-T's DLR loss reads the "
                        f"{MIN_CLASSES} largest logits); this model has {num_classes}: leave it out of "

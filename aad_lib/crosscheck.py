@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from .attacks import model_mode
-from .autoattack import COLUMN as STANDARD, torchattacks_module
-from .validation import AadError, check_count, check_eps, check_images, check_labels
+from .autoattack import COLUMN as STANDARD, checked_classes, torchattacks_module
+from .validation import AadError, check_count, check_eps
 
 COLUMNS = ("APGD-CE", "APGD-CE+T")
 
@@ -33,12 +33,9 @@ def autoattack_records(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: 
     only if it is correct clean and survives every attack before it. ``targeted=False`` skips
     APGD-T (nine targeted runs per survivor: too slow through a learned purifier on a CPU); its
     column is then NaN."""
-    check_images(x)
-    num_classes = getattr(model, "num_classes", None)
-    check_labels(y, x.shape[0], num_classes)
+    num_classes = checked_classes(model, x, y, "the AutoAttack cross-check needs model.num_classes (APGD-T "
+                                                 "targets every other class).")
     eps, steps = check_eps(eps), check_count(steps, "steps", 1)
-    if num_classes is None:
-        raise AadError("the AutoAttack cross-check needs model.num_classes (APGD-T targets every other class).")
     ta = torchattacks_module("the AutoAttack cross-check")
     with model_mode(model, "eval"):
         with torch.no_grad():

@@ -11,7 +11,6 @@ gradient, and check Adam's bookkeeping exactly on equal gradients.
 """
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from aad_lib.training.stack import ModelStack, interleave, optimizer_state, stac
 from aad_lib.validation import AadError
 
 from .conftest import ROOT
+from .test_training import _count_epochs  # the same step counter the one-model resume tests use
 
 ATTACK = {"eps": 0.3, "alpha": 0.1, "steps": 3}
 SPEC12 = {"name": "lenet_small", "size": 12}
@@ -209,20 +209,6 @@ def _tiny_stack(tmp_path: Path, name: str, epochs: int = 3, lr: float = 1e-3) ->
 
 class _Crash(Exception):
     """A training process dying mid-run."""
-
-
-def _count_epochs(monkeypatch) -> list[int]:
-    seen: list[int] = []
-    real = loop.train_step
-
-    def counting(recipe, batch, optimizer, where="training"):
-        epoch = int(re.search(r"epoch (\d+)", where).group(1))
-        if epoch not in seen:
-            seen.append(epoch)
-        return real(recipe, batch, optimizer, where=where)
-
-    monkeypatch.setattr(loop, "train_step", counting)
-    return seen
 
 
 def test_interrupted_batched_run_resumes_each_model_and_ends_as_uninterrupted(tmp_path, monkeypatch):
