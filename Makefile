@@ -24,8 +24,11 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# The bundled digits, also put into DVC's cache (data.dvc pins their hash): `dvc exp run` workspaces and
+# `dvc push` take them from there.
 data: setup
 	$(BIN)/aad data fetch mnist5k
+	$(BIN)/dvc commit --force --quiet data.dvc
 
 repro: data
 	$(BIN)/dvc repro
