@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export MPLBACKEND ?= Agg
 
-.PHONY: all setup data browser repro test lab smoke bench mutate mutate-sample
+.PHONY: all setup data browser repro readme pull push test lab smoke bench mutate mutate-sample
 
 all: repro
 
@@ -32,6 +32,22 @@ data: setup
 
 repro: data
 	$(BIN)/dvc repro
+	$(BIN)/dvc status
+	$(MAKE) --no-print-directory readme
+
+# The README's results block from the run's generated section (reports/results.md, written by `aad site`).
+readme: setup
+	$(BIN)/aad readme
+
+# Share a finished run: git holds the small results and dvc.lock; checkpoints, prepared data and
+# per-image records go to the DVC remote 'store' (.dvc/config; a folder beside the clone by default).
+push: setup
+	$(BIN)/dvc push
+
+# A clone gets the committed run's cached files without training anything (then `make lab`).
+pull: setup
+	$(BIN)/aad remote
+	$(BIN)/dvc pull
 	$(BIN)/dvc status
 
 # The report site's browser test (tests/test_site_browser.py) drives Debian's Chromium through Playwright

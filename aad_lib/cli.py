@@ -1,4 +1,4 @@
-"""The ``aad`` command: data, train, train-purifier, evaluate, notebook, site, profile, bench. Every command reads params.yaml (with
+"""The ``aad`` command: data, train, train-purifier, evaluate, notebook, series, site, readme, remote, profile, plan, bench. Every command reads params.yaml (with
 ``--set key.sub=value`` overrides) and fails with one clear line on a bad name or value."""
 from __future__ import annotations
 
@@ -125,6 +125,31 @@ def _cmd_notebook(args: argparse.Namespace) -> None:
     print(notebooks.run(args.name, out, {"params_path": args.params, "overrides": args.set}, progress=params.progress))
 
 
+def _cmd_series(args: argparse.Namespace) -> None:
+    from .site.series import write_series
+
+    for path in write_series(_params(args).reports.path):
+        print(path)
+
+
+def _cmd_readme(args: argparse.Namespace) -> None:
+    from .site.readme_block import sync_readme
+
+    if not sync_readme(Path(args.readme), Path(args.results), check=args.check):
+        raise AadError(f"{args.readme}'s results block differs from {args.results}: run `make readme` "
+                       "(`aad readme`).")
+
+
+def _cmd_remote(args: argparse.Namespace) -> None:
+    from .sharing import default_remote, remote_problem
+
+    problem = remote_problem(".")
+    if problem:
+        raise AadError(problem)
+    name, url = default_remote(".")
+    print(f"{name}: {url}")
+
+
 def _cmd_site(args: argparse.Namespace) -> None:
     from .site.build import build_site
 
@@ -237,6 +262,21 @@ def _parser() -> argparse.ArgumentParser:
     nb = with_params(sub.add_parser("notebook", help="execute a numbered notebook with papermill into reports/"))
     nb.add_argument("name", help="e.g. 03_adaptive_weighting")
     nb.set_defaults(run=_cmd_notebook)
+
+    se = with_params(sub.add_parser("series", help="the comparable series (training curves, robust accuracy against "
+                                    "attack steps) and the headline metrics under reports/plots/ and reports/metrics/"))
+    se.set_defaults(run=_cmd_series)
+
+    rd = sub.add_parser("readme", help="copy the run's generated results section (reports/results.md) into the "
+                        "README between its markers")
+    rd.add_argument("--readme", default="README.md")
+    rd.add_argument("--results", default="reports/results.md")
+    rd.add_argument("--check", action="store_true", help="only compare; fail when the README differs")
+    rd.set_defaults(run=_cmd_readme)
+
+    rm = sub.add_parser("remote", help="check that `dvc pull` can fetch the committed run here (the default DVC "
+                        "remote exists and holds files); say what fixes it when not")
+    rm.set_defaults(run=_cmd_remote)
 
     st = with_params(sub.add_parser("site", help="render the run's report as a static site under reports/site/ "
                                     "(verdicts, manifest, one page per executed notebook)"))

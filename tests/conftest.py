@@ -40,7 +40,8 @@ def digits() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 # What the end-to-end tests copy into a fresh project: the tracked inputs of `dvc repro`.
-PROJECT_FILES = ["aad_lib", "notebooks", "profiles", "dvc.yaml", "params.yaml", "data.dvc", ".dvc/config", ".dvcignore",
+PROJECT_FILES = ["aad_lib", "docs", "notebooks", "profiles", "dvc.yaml", "params.yaml", "data.dvc", ".dvc/config", ".dvc/plots",
+                 ".dvcignore",
                  ".gitignore", "pyproject.toml"]
 
 
@@ -68,6 +69,7 @@ def smoke_project(tmp_path_factory) -> Path:
            "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
     run_command(["git", "init", "-q"], root)
     run_command(["aad", "data", "fetch", "mnist5k"], root)
+    run_command(["dvc", "commit", "--force", "--quiet", "data.dvc"], root)  # as `make data`: the digits in DVC's cache
     run_command(["aad", "profile", "use", "smoke"], root)
     run_command(["dvc", "repro"], root, env=env)
     return root

@@ -7,7 +7,7 @@ from pathlib import Path
 from .conftest import ROOT
 
 # The text files a reader gets: the library, the notebooks, the README and the parameter files.
-GLOBS = ("aad_lib/**/*.py", "notebooks/*.ipynb", "README.md", "params.yaml", "profiles/*.yaml")
+GLOBS = ("aad_lib/**/*.py", "notebooks/*.ipynb", "README.md", "docs/**/*.md", "params.yaml", "profiles/*.yaml")
 
 # "seed 002", "Seeds 001 and 002", "seed-001", "seed_004": a source text by its number. A random seed
 # is written "seed 0", "seed0", "seeds [0, 1, 2]", never with three digits starting 00.
@@ -60,3 +60,14 @@ def test_the_checks_catch_what_they_are_for(tmp_path: Path) -> None:
     assert _leaves_repository(notebook, "../../shared/research/aalp.md")
     assert _leaves_repository(ROOT / "README.md", "../shared/")
     assert not _leaves_repository(notebook, "../reports/tables")
+
+
+def test_the_method_notes_the_notebooks_link_exist() -> None:
+    """Every ``docs/...`` link in a notebook resolves (from notebooks/, where it is opened), and every
+    notebook links its section's method note."""
+    link = re.compile(r"\]\((\.\./docs/[^)]+)\)")
+    for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        targets = link.findall(notebook.read_text(encoding="utf-8"))
+        assert targets, f"{notebook.name} links no method note under docs/methods/"
+        for target in targets:
+            assert (notebook.parent / target).resolve().is_file(), f"{notebook.name} links {target}, which does not exist"

@@ -360,9 +360,20 @@ def hand_made_run(reports: Path) -> None:
     stems = sorted(p.stem for p in (reports / "tables").glob("*.csv"))
     nb.cells += [nbformat.v4.new_markdown_cell("## 2 · Every table"),
                  nbformat.v4.new_code_cell("\n".join(f'tables.write_table(t, ctx.out / "tables" / "{s}")' for s in stems))]
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell("Method note: [`docs/methods/demo.md`](../docs/methods/demo.md)."))
     nb.metadata["papermill"] = {"duration": 12.5, "start_time": "2026-01-01T00:00:00"}
     (reports / "notebooks").mkdir()
     nbformat.write(nb, reports / "notebooks" / "09_demo.ipynb")
+    (reports / "data").mkdir()
+    (reports / "data" / "dataset.json").write_text(json.dumps({"dataset": "mnist5k", "classes": list("0123456789"),
+                                                               "train": {"n": 40}, "test": {"n": 10}}))
+    (reports / "eval" / "alp-seed0").mkdir(parents=True)
+    (reports / "eval" / "alp-seed0" / "summary.json").write_text(json.dumps(
+        {"method": "alp", "seed": 0, "model": "lenet_small", "n": 10, "eps": 0.3, "alpha": 0.01, "eval_seed": 0,
+         "columns": ["Clean"], "accuracy": {"Clean": {"accuracy": 0.9, "n": 10, "ci_low": 0.6, "ci_high": 1.0}}}))
+    notes = reports.parent / "docs" / "methods"
+    notes.mkdir(parents=True)
+    (notes / "demo.md").write_text("# Demo method note\n")
 
 
 def test_build_site_writes_every_page_and_a_failed_build_keeps_the_old_site(tmp_path):
@@ -373,7 +384,11 @@ def test_build_site_writes_every_page_and_a_failed_build_keeps_the_old_site(tmp_
         build_site(reports, reports / "site", profile="smoke", arp_columns=["PGD-40", "CW-40"], root=tmp_path)
     hand_made_run(reports)
     site = build_site(reports, reports / "site", profile="smoke", arp_columns=["PGD-40", "CW-40"], root=tmp_path)
-    assert sorted(p.name for p in site.iterdir()) == ["09_demo.html", "figures", "index.html", "tables"]
+    assert sorted(p.name for p in site.iterdir()) == ["09_demo.html", "figures", "index.html", "methods", "tables"]
+    assert (site / "methods" / "demo.md").read_text() == "# Demo method note\n"
+    assert 'href="methods/demo.md"' in (site / "09_demo.html").read_text()  # the notebook's link, pointed inside
+    results = (reports / "results.md").read_text()
+    assert "1 trained classifier (training seeds 0), each evaluated on the first 10 test images" in results
     assert (site / "figures" / "09_demo.png").read_bytes() == PNG and (site / "tables" / "05_verdicts.csv").is_file()
     index = (site / "index.html").read_text()
     parsed = _Rows()
@@ -391,4 +406,6 @@ def test_build_site_writes_every_page_and_a_failed_build_keeps_the_old_site(tmp_
     with pytest.raises(AadError, match="05_verdicts.csv not found"):
         build_site(reports, reports / "site", profile="smoke", arp_columns=["PGD-40", "CW-40"], root=tmp_path)
     assert (site / "index.html").read_text() == index  # the old site stays whole
-    assert sorted(p.name for p in reports.iterdir()) == ["figures", "notebooks", "site", "tables"]  # no build left
+    assert (reports / "results.md").read_text() == results  # and so does its results section
+    assert sorted(p.name for p in reports.iterdir()) == ["data", "eval", "figures", "notebooks", "results.md", "site",
+                                                          "tables"]  # no build left

@@ -3,8 +3,12 @@
 - ``index.html``: the verdict of every paper claim the tables answer, linked to the notebook section
   that shows it; the notebooks' other answers; the pages, figures and tables; the run's manifest;
 - ``<notebook>.html``: each executed notebook (:mod:`aad_lib.site.pages`);
-- ``figures/`` and ``tables/``: copies of the run's figures and tables, so that every link and
-  image works from ``file://`` and from a static server rooted at the site alike.
+- ``figures/`` and ``tables/``: copies of the run's figures and tables, and ``methods/``: the method
+  notes the notebooks cite (``docs/methods/``), so that every link and image works from ``file://``
+  and from a static server rooted at the site alike.
+
+Beside the site it writes ``<reports>/results.md``, the README's generated results section
+(:mod:`aad_lib.site.results_summary`).
 
 The site is built in a temporary folder beside the target and swapped in at the end, so a failed
 build leaves the previous site as it was.
@@ -20,10 +24,18 @@ from ..files import atomic_write_bytes, atomic_write_text
 from ..validation import AadError
 from . import claims as claim_tables
 from . import manifest as run_manifest
+from .results_summary import results_markdown
 from .index_page import PageEntry, index_html
 from .notebook_sections import Answer, Section, answers, table_sections
 from .pages import prepare, render, title_of
 from .style import CSS
+
+
+# The method notes the notebooks link (``../docs/methods/<note>.md`` from notebooks/): copied into the
+# site's ``methods/`` and the pages' links pointed there, so that they resolve inside the site too.
+NOTES_DIR = Path("docs") / "methods"
+NOTES_HREF_IN_NOTEBOOKS = "../docs/methods/"
+NOTES_HREF_IN_SITE = "methods/"
 
 
 def notebook_nav(pages: list[PageEntry], current: str) -> str:
@@ -60,7 +72,8 @@ def build_site(reports: str | Path, out: str | Path, *, profile: str, arp_column
                root: str | Path = ".") -> Path:
     """Render the run under ``reports`` (its ``notebooks/``, ``tables/``, ``figures/``, ``eval/``
     and ``train/``) into the site ``out``; ``profile`` and ``root`` (the project, for its commit)
-    go into the manifest, ``arp_columns`` are the ARP defense's PGD and CW columns. Returns ``out``."""
+    go into the manifest, ``arp_columns`` are the ARP defense's PGD and CW columns; then ``results.md``
+    beside it under ``reports``. Returns ``out``."""
     reports, out = Path(reports), Path(out)
     executed = sorted((reports / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     if not executed:
@@ -78,18 +91,22 @@ def build_site(reports: str | Path, out: str | Path, *, profile: str, arp_column
         for page in pages:
             nb = notebooks[page.name]
             body = render(prepare(nb, reports / "figures"), page.title, notebook_nav(pages, page.name), CSS)
+            body = body.replace(f'href="{NOTES_HREF_IN_NOTEBOOKS}', f'href="{NOTES_HREF_IN_SITE}')
             atomic_write_text(built / page.href, body)
             for stem, section in table_sections(nb, page.name, body).items():
                 sections.setdefault(stem, section)
             stated += answers(nb, page.name, body)
         figures = _copy_files(reports / "figures", built / "figures", "*.png")
+        _copy_files(Path(root) / NOTES_DIR, built / NOTES_HREF_IN_SITE, "*.md")
         _copy_files(reports / "tables", built / "tables", "*.csv")
         _copy_files(reports / "tables", built / "tables", "*.md")
         tables = sorted(p.stem for p in (built / "tables").glob("*.csv"))
         claims = claim_tables.read_claims(reports / "tables", arp_columns)
         manifest = run_manifest.collect(root, reports, profile)
         atomic_write_text(built / "index.html", index_html(claims, sections, stated, pages, figures, tables, manifest))
+        results = results_markdown(reports, claims, profile)  # before the swap: a failure keeps the old site
         _swap_in(built, out)
+        atomic_write_text(reports / "results.md", results)
     finally:
         if built.exists():
             shutil.rmtree(built)
