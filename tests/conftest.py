@@ -40,9 +40,8 @@ def digits() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 # What the end-to-end tests copy into a fresh project: the tracked inputs of `dvc repro`.
-PROJECT_FILES = ["aad_lib", "docs", "notebooks", "profiles", "dvc.yaml", "params.yaml", "data.dvc", ".dvc/config", ".dvc/plots",
-                 ".dvcignore",
-                 ".gitignore", "pyproject.toml"]
+PROJECT_FILES = ["aad_lib", "docs", "notebooks", "profiles", "dvc.yaml", "params.yaml", "data.dvc", ".dvc/config",
+                 ".dvc/.gitignore", ".dvc/plots", ".dvcignore", ".gitignore", "pyproject.toml"]
 
 
 def run_command(cmd: list[str], cwd: Path, check: bool = True, env: dict[str, str] | None = None

@@ -61,6 +61,7 @@ def test_push_then_pull_into_a_fresh_clone_needs_no_training(smoke_project: Path
 
     clone = tmp_path / "clone"
     _run(["git", "clone", "-q", str(origin), str(clone)], tmp_path)
+    assert not (clone / ".dvc" / "cache").exists() and not (clone / "models").exists()  # git carried none of it
     refused = _run(["aad", "remote"], clone, check=False)  # the default store beside the clone: not there
     assert refused.returncode == 2 and "does not exist on this machine" in refused.stderr
     assert "dvc remote modify --local store url" in refused.stderr
