@@ -64,6 +64,12 @@ def _number(value: object) -> float:
         return math.nan
 
 
+def _count(value: object) -> str:
+    """A count cell as an integer (``383.0`` -> ``383``: pandas reads a column with a blank as floats)."""
+    number = _number(value)
+    return str(value) if math.isnan(number) else f"{number:.0f}"
+
+
 def _paper_gap(paper: pd.DataFrame, first: str, second: str, column: str) -> float:
     """``second`` minus ``first`` in ``column`` of the paper rows (NaN when either is missing)."""
     if column not in paper.columns or first not in paper.index or second not in paper.index:
@@ -220,7 +226,8 @@ def arp_observations(folder: str | Path) -> list[Claim]:
     for model, row in read_table(folder, "04_iteration_tests").iterrows():
         before, after, p = _number(row["IoU at 2"]), _number(row["IoU at last"]), _number(row["p IoU (Wilcoxon)"])
         claims.append(Claim("ARP", f"{model}: iterating the attack keeps lowering the attention IoU (obs. 3)",
-                            "falls after iteration 2", _test_text(f"{before:.3f} -> {after:.3f}", p, f"{row['n']} images"),
+                            "falls after iteration 2",
+                            _test_text(f"{before:.3f} -> {after:.3f}", p, f"{_count(row['n'])} images"),
                             from_test(after - before, p, -1), "04_iteration_tests", "Wilcoxon signed-rank test, p < 0.05"))
         before, after, p = (_number(row["success % at 2"]), _number(row["success % at last"]),
                             _number(row["p success (McNemar)"]))
@@ -228,7 +235,7 @@ def arp_observations(folder: str | Path) -> list[Claim]:
         verdict = DOES_NOT_HOLD if rises == HOLDS else HOLDS
         claims.append(Claim("ARP", f"{model}: the success rate stops rising after about two iterations (obs. 3)",
                             "no rise after iteration 2",
-                            _test_text(f"{before:.1f}% -> {after:.1f}%", p, f"{row['n']} images"), verdict,
+                            _test_text(f"{before:.1f}% -> {after:.1f}%", p, f"{_count(row['n'])} images"), verdict,
                             "04_iteration_tests", "McNemar test: holds unless a significant rise"))
     return claims
 
