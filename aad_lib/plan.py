@@ -35,7 +35,7 @@ from .params import GROUPS, Params
 from .pipeline import dataset_info, load_split, model_spec, prepared_path, train_config
 from .runtime import pick_device
 from .timing import measure
-from .training import recipes
+from .training import checkpoint, recipes
 from .training.loop import make_optimizer, train_step
 from .validation import AadError
 
@@ -62,9 +62,12 @@ class StageGroup:
 
 def split_sizes(params: Params) -> tuple[int, int]:
     """(training images, test images) the pipeline will use: the prepared split's sizes when it
-    exists, else the published sizes of a torchvision dataset, after ``data.train_subset`` /
+    exists and holds this dataset, else the published sizes of a torchvision dataset, after ``data.train_subset`` /
     ``data.test_subset``."""
-    if prepared_path(params).exists():
+    path = prepared_path(params)
+    # the prepared split counts only when it is of this dataset: another profile's (the default's
+    # mnist5k while planning paper-mnist) says nothing about this one's size
+    if path.exists() and checkpoint.read_meta(path).get("dataset") == params.data.name:
         n_train, n_test = (len(load_split(params, split)) for split in ("train", "test"))
     elif params.data.name in data.SPLIT_SIZES:
         n_train, n_test = data.SPLIT_SIZES[params.data.name]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
 from aad_lib import config, plan
 from aad_lib.params import parse
@@ -67,3 +68,18 @@ def test_a_paper_profile_plans_without_its_data(tmp_path, monkeypatch):
     """paper-cifar10's data is not here (no network): the plan uses CIFAR-10's published split."""
     monkeypatch.chdir(tmp_path)
     assert plan.split_sizes(_params("paper-cifar10")) == (50000, 10000)
+
+
+def test_another_datasets_prepared_split_is_not_taken_for_this_ones(tmp_path, monkeypatch):
+    """The project's prepared split is the default profile's mnist5k (4,000 / 1,000); planning
+    paper-mnist (full MNIST) must use MNIST's 60,000 / 10,000, not the split that happens to be there."""
+    from aad_lib.training import checkpoint
+
+    monkeypatch.chdir(tmp_path)
+    prepared = tmp_path / "artifacts" / "data" / "prepared.pt"
+    prepared.parent.mkdir(parents=True)
+    x, y = torch.zeros(20, 1, 28, 28, dtype=torch.uint8), torch.arange(20) % 10
+    checkpoint.save(prepared, {"train_images": x, "train_labels": y, "test_images": x[:10], "test_labels": y[:10]},
+                    {"kind": "prepared-data", "dataset": "mnist5k"})
+    assert plan.split_sizes(_params("paper-mnist")) == (60000, 10000)
+    assert plan.split_sizes(_params("default", **{"data.name": "mnist5k"})) == (20, 10)  # its own split counts
