@@ -15,6 +15,8 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+import pandas as pd
+
 from ..validation import AadError
 from .claims import Claim
 from .verdict_rules import VERDICTS
@@ -30,6 +32,8 @@ SECTION_TABLES = (
     ("04_defense", "ARP defense: accuracy %, mean over seeds; AutoAttack on the first images of seed 0"),
     ("05_verdicts", "Compression defenses: worst case over the attacks, 95% Wilson intervals"),
 )
+# A table whose protocol another table states (``value`` per fact): the facts go into its heading.
+PROTOCOLS = {"05_verdicts": "05_protocol"}
 
 
 def _markdown_cell(text: object) -> str:
@@ -79,6 +83,10 @@ def results_markdown(reports: str | Path, claims: Sequence[Claim], profile: str)
              claims_table(claims)]
     for stem, heading in SECTION_TABLES:
         path = reports / "tables" / f"{stem}.md"
+        protocol = reports / "tables" / f"{PROTOCOLS.get(stem, '')}.csv"
+        if stem in PROTOCOLS and protocol.is_file():
+            facts = pd.read_csv(protocol, index_col=0, dtype=str)["value"]
+            heading += "; " + ", ".join(f"{fact} {value}" for fact, value in facts.items())
         if path.is_file():
             parts += ["", f"**{heading}** (`reports/tables/{stem}.md`):", "", path.read_text().strip()]
     return "\n".join(parts + ["", END]) + "\n"
