@@ -61,7 +61,8 @@ def training_curves(reports: str | Path) -> pd.DataFrame:
     return pd.concat(rows)[CURVE_COLUMNS].sort_values(["method", "seed", "epoch"], kind="stable").reset_index(drop=True)
 
 
-def _summaries(reports: str | Path) -> list[dict[str, Any]]:
+def summaries(reports: str | Path) -> list[dict[str, Any]]:
+    """Every evaluation summary under ``<reports>/eval/``, in folder order."""
     return [json.loads(path.read_text()) for path in sorted(Path(reports, "eval").glob("*/summary.json"))]
 
 
@@ -70,7 +71,7 @@ def robust_vs_steps(reports: str | Path) -> pd.DataFrame:
     (``PGD-10``, ``CW-40``, ...: :class:`aad_lib.attacks.columns.Column` with a step count), one row
     a cell, sorted by method, seed, attack and steps (columns :data:`STEPS_COLUMNS`)."""
     rows = []
-    for summary in _summaries(reports):
+    for summary in summaries(reports):
         for name, cell in summary["accuracy"].items():
             column = Column.parse(name)
             if column.steps is not None:
@@ -86,7 +87,7 @@ def headline(reports: str | Path) -> dict[str, dict[str, float]]:
     gives the method that column (seed 0 by default). Three numbers a method, so that ``dvc exp show``
     stays readable; sample counts and intervals are in ``results.md`` and the per-model summaries."""
     by_method: dict[str, list[dict[str, Any]]] = {}
-    for summary in _summaries(reports):
+    for summary in summaries(reports):
         by_method.setdefault(summary["method"], []).append(summary)
     out: dict[str, dict[str, float]] = {}
     for method in sorted(by_method):
