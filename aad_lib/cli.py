@@ -141,12 +141,9 @@ def _cmd_readme(args: argparse.Namespace) -> None:
 
 
 def _cmd_remote(args: argparse.Namespace) -> None:
-    from .sharing import default_remote, remote_problem
+    from .sharing import checked_remote
 
-    problem = remote_problem(".")
-    if problem:
-        raise AadError(problem)
-    name, url = default_remote(".")
+    name, url = checked_remote(".")  # opens the DVC repository once; an AadError naming the fix otherwise
     print(f"{name}: {url}")
 
 

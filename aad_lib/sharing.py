@@ -3,7 +3,7 @@ per-image records) from its DVC remote, with the command that fixes it when it c
 
 Git holds the small results (tables, figures, metrics, logs, the report site) and ``dvc.lock``; the
 large ones are in DVC's cache and its remote, by default ``store``, a folder beside the clone
-(``.dvc/config``). ``make pull`` runs ``aad remote`` (:func:`remote_problem`) before ``dvc pull``, so a
+(``.dvc/config``). ``make pull`` runs ``aad remote`` (:func:`checked_remote`) before ``dvc pull``, so a
 clone without a reachable store gets one sentence saying what to do instead of DVC's traceback.
 """
 from __future__ import annotations
@@ -32,19 +32,25 @@ def default_remote(root: str | Path = ".") -> tuple[str, str]:
         return name, str(remote["url"])
 
 
-def remote_problem(root: str | Path = ".") -> str | None:
-    """Why ``dvc pull`` cannot fetch anything here (no default remote, or a local one that does not
-    exist or is empty), or None when it may: a cloud URL is taken on trust (DVC reports its own
-    credential errors)."""
-    try:
-        name, url = default_remote(root)
-    except AadError as err:
-        return str(err)
+def checked_remote(root: str | Path = ".") -> tuple[str, str]:
+    """``(name, url)`` of the default remote once it is known that ``dvc pull`` may fetch from it; an
+    error naming the fix when it cannot (no default remote, or a local one that does not exist or is
+    empty). A cloud URL is taken on trust (DVC reports its own credential errors)."""
+    name, url = default_remote(root)
     if "://" in url:
-        return None
+        return name, url
     folder = Path(url)
     if not folder.is_dir():
-        return f"the DVC remote {name!r} is the folder {folder}, which does not exist on this machine: {FIXES}."
+        raise AadError(f"the DVC remote {name!r} is the folder {folder}, which does not exist on this machine: {FIXES}.")
     if not any(folder.iterdir()):
-        return f"the DVC remote {name!r} ({folder}) is empty: nothing was pushed there yet; {FIXES}."
+        raise AadError(f"the DVC remote {name!r} ({folder}) is empty: nothing was pushed there yet; {FIXES}.")
+    return name, url
+
+
+def remote_problem(root: str | Path = ".") -> str | None:
+    """Why ``dvc pull`` cannot fetch anything here (:func:`checked_remote`'s error), or None when it may."""
+    try:
+        checked_remote(root)
+    except AadError as err:
+        return str(err)
     return None

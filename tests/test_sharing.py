@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from dvc.repo import Repo
 
-from aad_lib.sharing import FIXES, default_remote, remote_problem
+from aad_lib.sharing import FIXES, checked_remote, default_remote, remote_problem
 from aad_lib.validation import AadError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +46,8 @@ def test_a_store_with_files_or_a_cloud_url_passes(tmp_path: Path) -> None:
     (tmp_path / "store" / "files").mkdir(parents=True)
     assert remote_problem(_project(tmp_path, str(tmp_path / "store"))) is None
     assert remote_problem(_project(tmp_path / "s3", "s3://bucket/aad")) is None
+    assert checked_remote(tmp_path / "clone") == ("store", str(tmp_path / "store"))
+    assert checked_remote(tmp_path / "s3" / "clone") == ("store", "s3://bucket/aad")
 
 
 def test_the_project_names_a_default_remote_beside_the_clone() -> None:

@@ -323,6 +323,22 @@ def test_a_notebook_page_shows_its_saved_figures_and_loads_nothing_from_the_netw
     assert notebook_sections.answers(nb, "09_demo", html) == [Answer("Answer (Fig. 9)", section)]
 
 
+def test_the_lab_stylesheet_is_split_out_of_a_page_into_one_shared_file():
+    """The ~260 KB lab CSS leaves the page for a linked file; the page keeps its own styles (the site's
+    CSS, its highlighting) and everything else byte for byte."""
+    nb = hand_made_notebook()
+    html = pages.render(pages.prepare(nb, "."), "09 · A demo notebook", "<nav></nav>", CSS)
+    page, css = pages.shared_stylesheet(html, "notebook.css")
+    assert '<link rel="stylesheet" type="text/css" href="notebook.css">' in page
+    assert ".jp-InputArea {" in css and "--jp-content-font-color1" in css and "<style" not in css
+    assert ".jp-InputArea {" not in page and "aad:notebook-css" not in page and CSS.strip()[:40] in page
+    assert len(page) < len(html) - 200_000 and len(page) + len(css) < len(html)
+    start, end = html.index("<!-- aad:notebook-css -->"), html.index("<!-- /aad:notebook-css -->")
+    assert page == html[:start] + '<link rel="stylesheet" type="text/css" href="notebook.css">' + html[end + 26:]
+    with pytest.raises(AadError, match="no notebook stylesheet block"):
+        pages.shared_stylesheet("<html><head></head></html>", "notebook.css")
+
+
 # ---------------------------------------------------------------- manifest
 
 def test_the_manifest_reads_every_stage_time_and_names_a_missing_repository(tmp_path):
@@ -386,7 +402,10 @@ def test_build_site_writes_every_page_and_a_failed_build_keeps_the_old_site(tmp_
         build_site(reports, reports / "site", profile="smoke", arp_columns=["PGD-40", "CW-40"], root=tmp_path)
     hand_made_run(reports)
     site = build_site(reports, reports / "site", profile="smoke", arp_columns=["PGD-40", "CW-40"], root=tmp_path)
-    assert sorted(p.name for p in site.iterdir()) == ["09_demo.html", "figures", "index.html", "methods", "tables"]
+    assert sorted(p.name for p in site.iterdir()) == ["09_demo.html", "figures", "index.html", "methods", "notebook.css",
+                                                      "tables"]
+    assert '<link rel="stylesheet" type="text/css" href="notebook.css">' in (site / "09_demo.html").read_text()
+    assert ".jp-InputArea {" in (site / "notebook.css").read_text()
     assert (site / "methods" / "demo.md").read_text() == "# Demo method note\n"
     assert 'href="methods/demo.md"' in (site / "09_demo.html").read_text()  # the notebook's link, pointed inside
     results = (reports / "results.md").read_text()

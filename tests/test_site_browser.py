@@ -21,6 +21,8 @@ PAGE_FACTS = """() => ({
   links: [...document.querySelectorAll("a[href]")].map(a => ({raw: a.getAttribute("href"), href: a.href})),
   ids: [...document.querySelectorAll("[id]")].map(e => e.id),
   verdicts: [...document.querySelectorAll("table.verdicts tbody tr:not(.group) td.verdict")].map(td => td.textContent.trim()),
+  // the shared lab stylesheet (notebook.css) applied: it sets .jp-InputArea's overflow (default "visible")
+  inputOverflow: (e => e ? getComputedStyle(e).overflow : null)(document.querySelector(".jp-InputArea")),
 })"""
 
 
@@ -102,6 +104,7 @@ def test_the_report_site_works_in_a_real_browser(smoke_project):
                                                                         "05_compression_defenses.html"}
     for page in notebook_pages:
         assert visited[page.as_uri()]["images"], f"{page.name} shows no figure"
+        assert visited[page.as_uri()]["inputOverflow"] == "hidden", f"{page.name}: the shared notebook.css is not applied"
 
     shot = browser.screenshot(index, site / "screenshot.png")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -2,7 +2,8 @@
 
 - ``index.html``: the verdict of every paper claim the tables answer, linked to the notebook section
   that shows it; the notebooks' other answers; the pages, figures and tables; the run's manifest;
-- ``<notebook>.html``: each executed notebook (:mod:`aad_lib.site.pages`);
+- ``<notebook>.html``: each executed notebook (:mod:`aad_lib.site.pages`), with ``notebook.css``,
+  the stylesheet they share;
 - ``figures/`` and ``tables/``: copies of the run's figures and tables, and ``methods/``: the method
   notes the notebooks cite (``docs/methods/``), so that every link and image works from ``file://``
   and from a static server rooted at the site alike.
@@ -27,7 +28,7 @@ from . import manifest as run_manifest
 from .results_summary import results_markdown
 from .index_page import PageEntry, index_html
 from .notebook_sections import Answer, Section, answers, table_sections
-from .pages import prepare, render, title_of
+from .pages import prepare, render, shared_stylesheet, title_of
 from .style import CSS
 
 
@@ -36,6 +37,8 @@ from .style import CSS
 NOTES_DIR = Path("docs") / "methods"
 NOTES_HREF_IN_NOTEBOOKS = "../docs/methods/"
 NOTES_HREF_IN_SITE = "methods/"
+# The notebook pages' shared stylesheet (nbconvert's lab CSS), one file beside them.
+NOTEBOOK_CSS = "notebook.css"
 
 
 def notebook_nav(pages: list[PageEntry], current: str) -> str:
@@ -88,14 +91,20 @@ def build_site(reports: str | Path, out: str | Path, *, profile: str, arp_column
                  for name, nb in notebooks.items()]
         sections: dict[str, Section] = {}
         stated: list[Answer] = []
+        stylesheets = set()
         for page in pages:
             nb = notebooks[page.name]
             body = render(prepare(nb, reports / "figures"), page.title, notebook_nav(pages, page.name), CSS)
+            body, stylesheet = shared_stylesheet(body, NOTEBOOK_CSS)
+            stylesheets.add(stylesheet)
             body = body.replace(f'href="{NOTES_HREF_IN_NOTEBOOKS}', f'href="{NOTES_HREF_IN_SITE}')
             atomic_write_text(built / page.href, body)
             for stem, section in table_sections(nb, page.name, body).items():
                 sections.setdefault(stem, section)
             stated += answers(nb, page.name, body)
+        if len(stylesheets) != 1:  # one template and theme: the pages' CSS cannot differ
+            raise AadError(f"the notebook pages rendered {len(stylesheets)} different stylesheets; expected one.")
+        atomic_write_text(built / NOTEBOOK_CSS, stylesheets.pop())
         figures = _copy_files(reports / "figures", built / "figures", "*.png")
         _copy_files(Path(root) / NOTES_DIR, built / NOTES_HREF_IN_SITE, "*.md")
         _copy_files(reports / "tables", built / "tables", "*.csv")

@@ -30,6 +30,10 @@ from ..validation import AadError
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # The PNG a cell saves: plots.save(fig, ctx.out / "figures" / "03_fig6_lambda_sweep.png")
 SAVED_FIGURE = re.compile(r"""["'](\d\d_[\w.+-]+\.png)["']""")
+# The lab template's own stylesheet (~260 KB, the same on every page), between the markers PAGE_TEMPLATE puts
+# around it; the site keeps one copy of it in a file (:func:`shared_stylesheet`).
+NOTEBOOK_CSS = re.compile(r"<!-- aad:notebook-css -->(.*?)<!-- /aad:notebook-css -->", re.DOTALL)
+STYLE_BLOCK = re.compile(r"<style[^>]*>(.*?)</style>", re.DOTALL)
 FIGURE_TEXT = re.compile(r"^<Figure size [^>]*>$")
 HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
@@ -40,6 +44,7 @@ PAGE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 {%- block extra_css -%}<style type="text/css">{{ resources.aad_css }}</style>{%- endblock extra_css -%}
+{%- block notebook_css -%}<!-- aad:notebook-css -->{{ super() }}<!-- /aad:notebook-css -->{%- endblock notebook_css -%}
 {%- block body_header -%}{{ super() }}
 {{ resources.aad_nav }}
 {%- endblock body_header -%}
@@ -122,3 +127,15 @@ def render(nb: NotebookNode, title: str, nav_html: str, css: str) -> str:
     except Exception as err:  # nbconvert raises many kinds; name the notebook
         raise AadError(f"nbconvert could not render {title!r}: {type(err).__name__}: {err}") from err
     return body
+
+
+def shared_stylesheet(page_html: str, href: str) -> tuple[str, str]:
+    """Split a page from :func:`render` into the page linking the stylesheet ``href`` and the text of that
+    stylesheet: the lab template's CSS, which every page would otherwise carry inline (~260 KB a page);
+    written once per site, it is loaded once by the browser and stored once in git."""
+    match = NOTEBOOK_CSS.search(page_html)
+    if match is None:
+        raise AadError("the rendered page has no notebook stylesheet block: the page template changed.")
+    css = "\n".join(block.strip() for block in STYLE_BLOCK.findall(match.group(1))) + "\n"
+    link = f'<link rel="stylesheet" type="text/css" href="{html.escape(href, quote=True)}">'
+    return page_html[:match.start()] + link + page_html[match.end():], css
