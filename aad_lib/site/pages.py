@@ -3,7 +3,8 @@
 Rendered with nbconvert's ``lab`` template rather than Jupyter Book: nbconvert ships with
 JupyterLab (already a dependency), renders a papermill-executed notebook as it stands (no book
 configuration, no Sphinx build toolchain, no re-execution), and gives one file per notebook that,
-beside the site's ``figures/`` folder, opens from ``file://`` as well as from any static server.
+beside the site's ``figures/`` folder and the lab stylesheet the pages share (``notebook.css``,
+:func:`shared_stylesheet`), opens from ``file://`` as well as from any static server.
 
 What the page changes against the executed notebook, so that it works offline and shows what the
 notebook made:

@@ -1,4 +1,4 @@
-"""The site's stylesheet (plain CSS, inlined in every page so that each opens alone): readable
+"""The site's own stylesheet (plain CSS, small, inlined in every page): readable
 tables, the three verdicts in colour and in words, and the navigation bar of the notebook pages."""
 
 VERDICT_CLASS = {"holds": "v-holds", "does not hold": "v-fails", "not distinguishable": "v-open"}
