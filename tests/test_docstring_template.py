@@ -78,7 +78,9 @@ SEED_CITATION = re.compile(r"\bseeds?[ _-]?00\d\b", re.IGNORECASE)
 
 
 def _public(module) -> list[tuple[str, object]]:
-    names = set(getattr(module, "__all__", ())) | {n for n in vars(module) if not n.startswith("_")}
+    # not API: private names, and the copies of every function that mutation testing (`make mutate`)
+    # puts beside it (mutmut's x_<name>__mutmut_<n>, x_<name>__mutmut_orig)
+    names = set(getattr(module, "__all__", ())) | {n for n in vars(module) if not n.startswith("_") and "__mutmut_" not in n}
     out = []
     for name in sorted(names):
         obj = getattr(module, name)
