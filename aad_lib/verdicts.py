@@ -5,7 +5,7 @@ same evidence is always read the same way:
 - :func:`interval`: a difference whose 95% interval excludes zero or not (ablations, AALP vs ALP);
 - :func:`direction`: a quantity went the way the paper says, between two points (AALP Figs. 4, 9);
 - :func:`significance`: a paired or two-group test in the paper's direction (ARP observations);
-- :func:`tradeoff`: two monotone trends that must both hold (AALP Fig. 6);
+- :func:`tradeoff`: two parts that a claim needs together (AALP Fig. 6's two trends, ARP's H3);
 - :func:`yes_no`: a list of simple checks.
 
 Each returns Markdown with the verdict in bold; the numbers around it stay in the notebook's
@@ -63,15 +63,16 @@ def significance(predicted: bool, p: float, n: str = "") -> str:
 
 
 def tradeoff(first_holds: bool, second_holds: bool, first: str, second: str) -> str:
-    """Two trends that a claim needs together (e.g. robustness rises *and* clean accuracy falls
-    with lambda; ``first`` and ``second`` say each in words): ``**holds**`` when both do,
-    ``**holds only in part**`` naming the one that does, ``**does not hold**`` when neither does."""
+    """Two parts that a claim needs together (e.g. robustness rises *and* clean accuracy falls
+    with lambda, each tested with :func:`ordering`; ``first`` and ``second`` say each in words):
+    ``**holds**`` when both do, ``**holds only in part**`` naming the one that does and the one
+    that does not, ``**does not hold**`` when neither does."""
     if first_holds and second_holds:
         return f"**holds**: {first} and {second}"
     if first_holds or second_holds:
         held, failed = (first, second) if first_holds else (second, first)
-        return f"**holds only in part**: {held}, but the other trend ({failed}) is not monotone"
-    return f"**does not hold**: neither trend is monotone ({first}; {second})"
+        return f"**holds only in part**: {held}, but not the other part ({failed})"
+    return f"**does not hold**: neither part holds ({first}; {second})"
 
 
 def yes_no(checks: Mapping[str, bool]) -> str:

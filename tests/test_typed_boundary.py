@@ -153,8 +153,9 @@ def test_direction_significance_tradeoff_and_yes_no():
     assert verdicts.significance(False, 0.01) == "**is contradicted**"
     assert verdicts.significance(True, 0.05, "12 images") == "**is not supported** (no significant difference, 12 images)"
     assert verdicts.tradeoff(True, True, "a rises", "b falls") == "**holds**: a rises and b falls"
-    assert verdicts.tradeoff(False, True, "a rises", "b falls").startswith("**holds only in part**: b falls")
-    assert verdicts.tradeoff(False, False, "a", "b").startswith("**does not hold**")
+    assert verdicts.tradeoff(False, True, "a rises", "b falls") == "**holds only in part**: b falls, but not the other part (a rises)"
+    assert verdicts.tradeoff(True, False, "a rises", "b falls") == "**holds only in part**: a rises, but not the other part (b falls)"
+    assert verdicts.tradeoff(False, False, "a", "b") == "**does not hold**: neither part holds (a; b)"
     assert verdicts.yes_no({"x": True, "y": False}) == "- x: **yes**\n- y: **no**"
 
 
