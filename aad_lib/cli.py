@@ -109,11 +109,22 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         if args.method is not None:
             raise AadError("--method evaluates a model of the pipeline; --checkpoint or --model/--weights one outside it: "
                            "give one of them.")
+        if args.seeds is not None or args.batched is not None:
+            raise AadError("--seeds and --batched choose among a method's trained models; --checkpoint or --model/--weights "
+                           "evaluates one model.")
         print(pipeline.evaluate_checkpoint(params, args.checkpoint, model_name=args.model, weights=args.weights,
                                            out=args.out))
         return
     if args.method is None:
         raise AadError("`aad evaluate` needs --method (a trained method), --checkpoint FILE or --model NAME --weights FILE.")
+    if args.seeds is not None:
+        if args.seed is not None:
+            raise AadError("give --seed S (one model) or --seeds S1,S2,... (several in one process), not both.")
+        paths = pipeline.evaluate_seeds(params, args.method, parse_seeds(args.seeds), batched=args.batched or "auto")
+        print("\n".join(str(p) for p in paths))
+        return
+    if args.batched is not None:
+        raise AadError("--batched chooses how the models of --seeds are evaluated; with one --seed there is one model.")
     print(pipeline.evaluate_method(params, args.method, args.seed if args.seed is not None else params.seed))
 
 
@@ -250,6 +261,12 @@ def _parser() -> argparse.ArgumentParser:
     e = with_params(sub.add_parser("evaluate", help="robustness table row of one trained model"))
     e.add_argument("--method", help="a trained method (run.methods, run.extra_methods, ...)")
     e.add_argument("--seed", type=int, default=None)
+    e.add_argument("--seeds", default=None, metavar="S1,S2,...",
+                   help="several seeds of the method in one process, each to its own reports/eval/<method>-seed<S>/ "
+                        "(as --seed S would); one stack of models on CUDA")
+    e.add_argument("--batched", choices=["auto", "on", "off"], default=None,
+                   help="with --seeds: attack the models as one stack (on), one after another (off), or stack "
+                        "where it pays, on CUDA (auto, the default)")
     e.add_argument("--checkpoint", help="instead: any model.pt the project wrote")
     e.add_argument("--model", help="instead: a model name (e.g. module:pkg.nets:make), with --weights")
     e.add_argument("--weights", help="the state_dict file of --model")

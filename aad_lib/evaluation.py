@@ -13,17 +13,20 @@ last-iterate numbers of torchattacks/ART at the full cost.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 import torch
 from torch import nn
 
 from .attacks import fgsm, pgd_trajectory
 from .attacks.columns import Column
+from .attacks.starts import ball_start
 from .eval_config import EvalConfig
 from .losses import pair_distances, true_class_confidence
 from .runtime import derive_seed, generator
 from .intervals import wilson_interval
-from .validation import check_images, check_labels
+from .validation import AadError, check_images, check_labels
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: EvalConfig | None = None,
@@ -105,6 +108,101 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: EvalConfig
     attacks = cfg.columns()[1:]
     return frame[["index", "label", "confidence", *cfg.columns(), *[f"conf:{a}" for a in attacks],
                   *[f"pair:{a}" for a in attacks]]]
+
+
+def evaluate_models(models: Sequence[nn.Module], x: torch.Tensor, y: torch.Tensor, cfg: EvalConfig | None = None,
+                    progress: bool = True) -> list[pd.DataFrame]:
+    """:func:`evaluate` of several models of one architecture as one computation, each model's records as its own call's.
+
+    Each model's records are those of its own :func:`evaluate` call up to floating-point rounding.
+    The models are stacked (:class:`aad_lib.training.stack.ModelStack`, one vmapped forward) and
+    every image is attacked once per model in one batch. Each attack starts where the separate
+    run would: one random start per image from the same generator (``cfg.seed``), shared by the
+    models, as every model's separate run draws the same one. With ``cfg.stop_when_fooled`` the
+    settled rows are masked, never dropped (a row must stay with its model), which changes no
+    result. What differs from separate runs is the stacked forward's floating-point rounding (a
+    batched matrix product instead of one per model): logits agree to about 1e-6, so a record can
+    differ only for an image that sits on a decision boundary or a gradient component that is
+    zero to rounding. On a CPU the stack is slower than the models one after another
+    (:func:`aad_lib.training.batched.stacking_pays`); it is for GPUs, where a small model's step
+    is bound by kernel launches that the stack shares.
+
+    Arguments:
+        models (Sequence[nn.Module]): classifiers of one architecture (equal ``state_dict`` keys and
+            shapes) on one device, returning logits; each is left in the mode it was in.
+        x (torch.Tensor): test images in [0, 1].
+        y (torch.Tensor): their true labels.
+        cfg (EvalConfig | None): the attack budget and columns; None: ``EvalConfig()``. Default: None.
+        progress (bool): show a progress bar (on a terminal only). Default: True.
+
+    Shape:
+        - x: (N, C, H, W), values in [0, 1].
+        - y: (N,) int64 class indices.
+        - returns: one DataFrame of N rows per model, in the order of ``models``, with the columns
+          of :func:`evaluate`.
+
+    Examples:
+        >>> import torch
+        >>> from aad_lib.eval_config import EvalConfig
+        >>> from aad_lib.evaluation import evaluate, evaluate_models
+        >>> models = [torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3)) for _ in range(2)]
+        >>> x, y = torch.rand(6, 1, 2, 2), torch.tensor([0, 1, 2, 0, 1, 2])
+        >>> cfg = EvalConfig(eps=0.1, alpha=0.05, pgd_steps=[1, 2], cw_steps=[2], batch_size=4)
+        >>> both = evaluate_models(models, x, y, cfg, progress=False)
+        >>> alone = evaluate(models[1], x, y, cfg, progress=False)
+        >>> len(both), bool((both[1]["PGD-2"] == alone["PGD-2"]).all())
+        (2, True)
+    """
+    from tqdm.auto import tqdm
+
+    from .training.stack import ModelStack, rows_of
+
+    models = list(models)
+    if len(models) == 1:
+        return [evaluate(models[0], x, y, cfg, progress)]
+    cfg = cfg or EvalConfig()
+    check_images(x)
+    for model in models:
+        check_labels(y, x.shape[0], getattr(model, "num_classes", None))
+    devices = {next(m.parameters()).device for m in models}
+    if len(devices) > 1:
+        raise AadError(f"the models to evaluate together are on different devices ({', '.join(map(str, devices))}).")
+    device = devices.pop()
+    count = len(models)
+    modes = [m.training for m in models]
+    try:  # torch.func stacks models of one mode; the stack holds copies of the weights
+        stack = ModelStack([m.eval() for m in models]).eval()
+    finally:
+        for model, training in zip(models, modes):
+            model.train(training)
+    g_pgd = generator(derive_seed(cfg.seed, "pgd"), device)
+    g_cw = generator(derive_seed(cfg.seed, "cw"), device)
+    parts: list[list[pd.DataFrame]] = [[] for _ in models]
+    for start in tqdm(range(0, x.shape[0], cfg.batch_size), desc=f"evaluate {count} models",
+                      disable=None if progress else True, leave=False):  # bars on a TTY only
+        xb = x[start:start + cfg.batch_size].to(device)
+        yb = y[start:start + cfg.batch_size].to(device)
+        rows, labels = xb.repeat_interleave(count, 0), yb.repeat_interleave(count, 0)  # row i: model i % count
+        with torch.no_grad():
+            clean = stack(rows).cpu()
+            fgsm_logits = stack(fgsm(stack, rows, labels, cfg.eps, stop_when_fooled=cfg.stop_when_fooled)).cpu()
+        attacked = {"FGSM": fgsm_logits}
+        for loss, steps, gen in (("ce", cfg.pgd_steps, g_pgd), ("cw", cfg.cw_steps, g_cw)):
+            if not steps:
+                continue
+            shared = None
+            if cfg.random_start and cfg.eps > 0:  # the draw each model's own run makes, once
+                shared = ball_start(xb, cfg.eps, "linf", gen).repeat_interleave(count, 0)
+            logits, _ = pgd_trajectory(stack, rows, labels, cfg.eps, cfg.alpha, steps, cfg.random_start,
+                                       loss=loss, kappa=cfg.kappa, generator=gen,
+                                       stop_when_fooled=cfg.stop_when_fooled, start=shared)
+            attacked.update({str(Column("PGD" if loss == "ce" else "CW", k)): v for k, v in logits.items()})
+        for k in range(count):
+            parts[k].append(_records(rows_of(clean, k, count), {name: rows_of(z, k, count) for name, z in attacked.items()},
+                                     yb.cpu(), start))
+    attacks = cfg.columns()[1:]
+    order = ["index", "label", "confidence", *cfg.columns(), *[f"conf:{a}" for a in attacks], *[f"pair:{a}" for a in attacks]]
+    return [pd.concat(p, ignore_index=True)[order] for p in parts]
 
 
 def _records(clean: torch.Tensor, attacked: dict[str, torch.Tensor], y: torch.Tensor, start: int) -> pd.DataFrame:

@@ -300,22 +300,68 @@ def _load_weights(model: torch.nn.Module, path: Path, device: torch.device) -> N
 def evaluate_model(params: Params, model: torch.nn.Module, out: Path, facts: dict[str, Any]) -> Path:
     """Evaluate ``model`` on the first ``evaluate.samples`` test images with the configured protocol
     and write ``records.csv``, ``summary.json`` (``facts`` first: method, seed, model, ...) and
-    ``timing.json`` under ``out``. A model that ``evaluate.autoattack.models`` names (as
-    ``<method>-seed<seed>`` when ``facts`` give both, so a project checkpoint evaluated outside the
-    pipeline gets what its pipeline run gets; else by ``out``'s folder name) also gets the
-    AutoAttack column on the first ``evaluate.autoattack.samples`` of those images
-    (:func:`add_autoattack`)."""
-    from .evaluation import evaluate, summarize  # here, so that training does not depend on the evaluation code
+    ``timing.json`` under ``out`` (:func:`write_evaluation`)."""
+    from .evaluation import evaluate  # here, so that training does not depend on the evaluation code
 
     device = next(model.parameters()).device
-    test = load_split(params, "test")
-    n = params.evaluate.samples or len(test)
-    x, y = test.tensors(device, n)
+    x, y = _test_images(params, device)
     cfg = eval_config(params)
     seed_everything(cfg.seed)
     t0 = time.perf_counter()
     records = evaluate(model, x, y, cfg, progress=params.progress)
-    seconds = {"seconds": round(time.perf_counter() - t0, 2)}
+    return write_evaluation(params, model, out, facts, records, x, y, {"seconds": round(time.perf_counter() - t0, 2)})
+
+
+def evaluate_seeds(params: Params, method: str, seeds: list[int], batched: str = "auto") -> list[Path]:
+    """Evaluate ``method``'s models of each of ``seeds`` in this process, each into its own
+    ``reports/eval/<method>-seed<S>/`` with the files :func:`evaluate_method` writes.
+
+    ``batched``: ``"on"`` attacks the models as one stack (:func:`aad_lib.evaluation.evaluate_models`:
+    the same records up to floating-point rounding; each model's ``timing.json`` holds its share of
+    the stack's time), ``"off"`` one after another, ``"auto"`` stacks where that pays (on CUDA,
+    :func:`aad_lib.training.batched.stacking_pays`). The AutoAttack column, where the profile asks for
+    it, runs per model in both cases."""
+    from .evaluation import evaluate_models
+    from .training.batched import use_stack
+
+    device = pick_device(params.device)
+    if not use_stack(batched, device):
+        if batched == "auto" and len(seeds) > 1:
+            print(f"aad: seeds {','.join(map(str, seeds))} are evaluated one after another on {device.type} "
+                  "(a stack of models pays on CUDA only; --batched on forces one).", file=sys.stderr)
+        return [evaluate_method(params, method, seed) for seed in seeds]
+    trained = [load_model(model_dir(method, seed) / "model.pt", device) for seed in seeds]
+    x, y = _test_images(params, device)
+    cfg = eval_config(params)
+    seed_everything(cfg.seed)
+    t0 = time.perf_counter()
+    all_records = evaluate_models(trained, x, y, cfg, progress=params.progress)
+    total = round(time.perf_counter() - t0, 2)
+    seconds = {"seconds": round(total / len(seeds), 2), "stacked_models": len(seeds), "stack_seconds": total}
+    return [write_evaluation(params, model, eval_dir(params, method, seed), {"method": method, "seed": seed,
+                                                                            "model": params.model.name},
+                             records, x, y, seconds)
+            for seed, model, records in zip(seeds, trained, all_records)]
+
+
+def _test_images(params: Params, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``evaluate.samples`` test images and labels (all when 0), on ``device``."""
+    test = load_split(params, "test")
+    return test.tensors(device, params.evaluate.samples or len(test))
+
+
+def write_evaluation(params: Params, model: torch.nn.Module, out: Path, facts: dict[str, Any], records: pd.DataFrame,
+                     x: torch.Tensor, y: torch.Tensor, seconds: dict[str, Any]) -> Path:
+    """Write one model's evaluation under ``out``: ``records.csv`` (the robustness-table ``records`` of
+    ``model`` on ``x``, ``y``), ``summary.json`` (``facts`` first) and ``timing.json`` (``seconds``
+    and the device). A model that ``evaluate.autoattack.models`` names (as ``<method>-seed<seed>``
+    when ``facts`` give both, so a project checkpoint evaluated outside the pipeline gets what its
+    pipeline run gets; else by ``out``'s folder name) also gets the AutoAttack column on the first
+    ``evaluate.autoattack.samples`` of those images (:func:`add_autoattack`)."""
+    from .evaluation import summarize
+
+    cfg = eval_config(params)
+    seconds = dict(seconds)
     standard: dict[str, Any] = {}
     known = facts.get("method") is not None and facts.get("seed") is not None
     if params.evaluate.autoattack.applies(f"{facts['method']}-seed{facts['seed']}" if known else out.name):
@@ -323,14 +369,14 @@ def evaluate_model(params: Params, model: torch.nn.Module, out: Path, facts: dic
         records, standard["autoattack"] = add_autoattack(params, model, x, y, records)
         seconds["autoattack_seconds"] = round(time.perf_counter() - t1, 2)
     atomic_write_text(out / "records.csv", records.to_csv(index=False))
-    # summary.json is the DVC metric: only what the seed and the profile determine (the same bits on
-    # every CPU run); the wall-clock time goes beside it
+    # summary.json: only what the seed and the profile determine (the same bits on every CPU run);
+    # the wall-clock time goes beside it
     summary = {"method": facts["method"], "seed": facts["seed"], "dataset": params.data.name, "model": facts["model"],
                **{k: v for k, v in facts.items() if k not in ("method", "seed", "model")},
                "n": len(records), "eval_seed": cfg.seed, "eps": cfg.eps, "alpha": cfg.alpha,
                "columns": cfg.columns(), "accuracy": summarize(records, cfg.columns()), **standard}
     atomic_write_json(out / "summary.json", summary)
-    atomic_write_json(out / "timing.json", {**seconds, "device": str(device)})
+    atomic_write_json(out / "timing.json", {**seconds, "device": str(next(model.parameters()).device)})
     return out
 
 

@@ -23,6 +23,11 @@ back to Python: free on a CPU, where it happens every step as before, while on C
 drains the GPU's queue of kernels (per-step compaction made the robustness table 2.1x slower than
 attacking one by one on an H200), so there it happens every 8th step and settled images ride
 along in between. The results are the same either way (tests/test_attack_details.py).
+
+A model whose rows belong to several models (a stack of models, rows interleaved:
+:class:`aad_lib.training.stack.ModelStack`, which says so with ``rows_stay_in_place = True``) is
+never compacted: its settled rows are masked and ride along to the end, so that every row stays
+with its model.
 """
 from __future__ import annotations
 
@@ -183,7 +188,8 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: f
 def pgd_trajectory(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float,
                    checkpoints: Sequence[int], random_start: bool = True, norm: str = "linf", loss: str = "ce",
                    *, kappa: float = 50.0, generator: torch.Generator | None = None,
-                   mode: str = "eval", stop_when_fooled: bool = False) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
+                   mode: str = "eval", stop_when_fooled: bool = False,
+                   start: torch.Tensor | None = None) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
     """One PGD run (Madry et al., ICLR 2018, Eq. 2) of ``max(checkpoints)`` steps, logits at each checkpoint.
 
     For each k in ``checkpoints`` the logits of the result after k steps (detached, on the CPU):
@@ -208,10 +214,13 @@ def pgd_trajectory(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: floa
             Default: None.
         mode (str): ``"eval"``, ``"train"`` or ``"keep"``. Default: ``"eval"``.
         stop_when_fooled (bool): AutoAttack's convention (module docstring). Default: False.
+        start (torch.Tensor | None): the start, drawn by the caller (e.g. one draw shared by the
+            models of a stack); None: as ``random_start`` says. Default: None.
 
     Shape:
         - x: (N, C, H, W), values in [0, 1].
         - y: (N,) int64 class indices.
+        - start: (N, C, H, W) in [0, 1], within the ball, or None.
         - returns: a dict ``{k: (N, num_classes) logits on the CPU}`` and the result after
           ``max(checkpoints)`` steps, (N, C, H, W) in [0, 1].
 
@@ -234,7 +243,10 @@ def pgd_trajectory(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: floa
             logits_at[step] = logits.detach().to("cpu", copy=True)
 
     eps = _check(model, x, y, eps, alpha, ks[-1], norm)
-    start = ball_start(x, eps, norm, generator) if random_start and eps > 0 else x
+    if start is None:
+        start = ball_start(x, eps, norm, generator) if random_start and eps > 0 else x
+    else:
+        _check_start(start, x)
     settings = _StepSettings(eps=eps, alpha=alpha, steps=ks[-1], norm=norm,
                              objective=objectives.get(loss, kappa), mode=mode)
     x_adv = _run(model, x, y, start, settings, record=record, labels=y if stop_when_fooled else None,
@@ -315,7 +327,8 @@ def _run(model: nn.Module, x: torch.Tensor, target: torch.Tensor, start: torch.T
     x, target = x.detach(), target.detach()
     if labels is None and record is None:
         return _plain(model, x, target, start, settings)
-    state = _ActiveBatch(x, target, start, labels, settings, SYNC_EVERY.get(x.device.type, 1))
+    state = _ActiveBatch(x, target, start, labels, settings, SYNC_EVERY.get(x.device.type, 1),
+                         compact_rows=not getattr(model, "rows_stay_in_place", False))
     step = -1
     with model_mode(model, settings.mode), torch.enable_grad():  # callers may sit inside torch.no_grad()
         if labels is not None and check_clean:
@@ -396,9 +409,10 @@ class _ActiveBatch:
     image and logits of every row of the full batch."""
 
     def __init__(self, x: torch.Tensor, target: torch.Tensor, start: torch.Tensor,
-                 labels: torch.Tensor | None, settings: _StepSettings, sync_every: int = 1):
+                 labels: torch.Tensor | None, settings: _StepSettings, sync_every: int = 1,
+                 compact_rows: bool = True):
         n = x.shape[0]
-        self.sync_every, self.observed = sync_every, 0
+        self.sync_every, self.observed, self.compact_rows = sync_every, 0, compact_rows
         self.labels = labels
         self.result = start.detach().clone()
         self.logits: torch.Tensor | None = None
@@ -432,8 +446,8 @@ class _ActiveBatch:
     def compact(self, grad: torch.Tensor | None = None) -> torch.Tensor | None:
         """Drop settled rows from the active batch, keeping at least ``MIN_ACTIVE`` rows (settled
         ones ride along, results frozen); ``grad`` of the active batch is compacted alike. Only
-        every ``sync_every``-th observation (module docstring)."""
-        if self.labels is None or self.rows.numel() <= MIN_ACTIVE or not self._sync_now():
+        every ``sync_every``-th observation, and never when the rows must stay in place (module docstring)."""
+        if not self.compact_rows or self.labels is None or self.rows.numel() <= MIN_ACTIVE or not self._sync_now():
             return grad
         n_rows, n_alive = self.rows.numel(), int(self.alive.sum())
         if n_alive == n_rows:

@@ -111,6 +111,9 @@ class ModelStack(nn.Module):
         (torch.Size([10, 3]), True)
     """
 
+    # row i is model i % K's: an attack must not drop settled rows from the batch (aad_lib.attacks.pgd)
+    rows_stay_in_place = True
+
     def __init__(self, models: Sequence[nn.Module]):
         super().__init__()
         models = list(models)
