@@ -4,6 +4,7 @@ and the seconds of ours and of the peers on the same model, batch, inputs and de
 from __future__ import annotations
 
 import contextlib
+import copy
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -14,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aad_lib import attacks, data, models
-from aad_lib.evaluation import EvalConfig, evaluate
+from aad_lib.evaluation import EvalConfig, evaluate, evaluate_models
 from aad_lib.training import AttackSettings, ModelStack, TrainConfig, make_optimizer, recipes, train, train_step
 from aad_lib.training.batched import stack_obstacle
 from aad_lib.training.stack import interleave
@@ -242,11 +243,13 @@ def epoch_rows(device: torch.device, repeats: int, batch: int = 50, steps: int =
 
 
 def table_rows(named_models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor, cfg: EvalConfig,
-               device: torch.device) -> list[dict[str, Any]]:
+               device: torch.device, stacked: int = 3) -> list[dict[str, Any]]:
     """The ten-column robustness table (Clean, FGSM, PGD-k, CW-k) three ways, once each (they take
     minutes): every attack run on its own (last iterate, as with any library), one trajectory per
     loss (same numbers), and one trajectory per loss that stops on fooled images (AutoAttack's
-    convention, the default). The floor: one measured pass times the passes of the one-by-one runs."""
+    convention, the default); and the default way for ``stacked`` copies of the model evaluated as
+    one stack (:func:`aad_lib.evaluation.evaluate_models`), its time per model. The floor: one
+    measured pass times the passes of the one-by-one runs."""
     rows = []
     per_attack = 1 + sum(cfg.pgd_steps) + sum(cfg.cw_steps)
     for name, model in named_models.items():
@@ -261,10 +264,15 @@ def table_rows(named_models: dict[str, nn.Module], x: torch.Tensor, y: torch.Ten
                 for k in ks:
                     attacks.pgd(model, x, y, cfg.eps, cfg.alpha, k, loss=loss, kappa=cfg.kappa, generator=g)
 
+        copies = [copy.deepcopy(model) for _ in range(stacked)]  # the same weights: the same work as other seeds
         t = {label: measure(fn, device, repeats=1, warmup=0) for label, fn in (
             ("one by one", one_by_one),
             ("trajectory", lambda: evaluate(model, x, y, replace(cfg, stop_when_fooled=False), progress=False)),
-            ("trajectory + stop", lambda: evaluate(model, x, y, cfg, progress=False)))}
+            ("trajectory + stop", lambda: evaluate(model, x, y, cfg, progress=False)),
+            (f"trajectory + stop, {stacked} models stacked, per model",
+             lambda: evaluate_models(copies, x, y, cfg, progress=False)))}
+        label = f"trajectory + stop, {stacked} models stacked, per model"
+        t[label] = Timing([v / stacked for v in t[label].seconds])
         one_pass = measure(floor(model, x, y, 1), device, repeats=3)
         t_floor = Timing([one_pass.min * per_attack])  # one pass x the passes of the one-by-one runs
         for label, timing in t.items():

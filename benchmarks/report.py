@@ -78,6 +78,9 @@ def headline(rows: list[dict[str, Any]]) -> list[str]:
         elif r["operation"] == "10-column table: trajectory + stop":
             out.append(f"- robustness table, {r['model']}: {r['ours_s']:.1f} s, {r['vs_one_by_one']:.2f}x the time of "
                        "running the attacks one by one.")
+        elif r["operation"].startswith("10-column table: trajectory + stop,"):
+            out.append(f"- robustness table, {r['model']}, {r['operation'].split(', ', 1)[1]}: {r['ours_s']:.1f} s, "
+                       f"{r['vs_one_by_one']:.2f}x the time of running the attacks one by one.")
     return out
 
 

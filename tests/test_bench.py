@@ -22,7 +22,8 @@ def test_quick_bench_writes_json_markdown_and_readme(tmp_path):
     ops = {r["operation"] for r in result["rows"]}
     assert {"FGSM", "PGD-5", "PGD-5 (CW loss)", "train step: madry", "train step: aalp", "batched train step: madry"} <= ops
     assert any(o.startswith("PGD-1 AT epoch") for o in ops)
-    assert {"10-column table: one by one", "10-column table: trajectory", "10-column table: trajectory + stop"} <= ops
+    assert {"10-column table: one by one", "10-column table: trajectory", "10-column table: trajectory + stop",
+            "10-column table: trajectory + stop, 3 models stacked, per model"} <= ops
     for row in result["rows"]:
         for key, value in row.items():
             if key.endswith("_s"):
@@ -33,6 +34,7 @@ def test_quick_bench_writes_json_markdown_and_readme(tmp_path):
     assert "old table" not in text and text.startswith("intro\n") and text.endswith("rest\n")
     assert "| lenet_small | 64 | cpu | eager | PGD-5 |" in text
     assert "| lenet_small | 64 | cpu | madry | 3 |" in text  # the batched training table
+    assert "3 models stacked, per model" in text  # the batched evaluation row of the robustness table
     assert text.count("<!-- bench:start -->") == 1
     bf16 = [r for r in result["rows"] if r["variant"] == "bf16"]
     assert {r["operation"] for r in bf16} == {"FGSM", "PGD-5", "PGD-5 (CW loss)"}
