@@ -63,6 +63,9 @@ def test_paper_profiles_use_the_papers_settings(profile):
     cfg = pipeline.train_config(parse(params), "madry", 0)
     assert asdict(cfg.attack) == asdict(expected["attack"])
     assert (params["model"]["name"], cfg.optimizer, cfg.lr) == (expected["model"], expected["optimizer"], expected["lr"])
+    # TRADES' beta: the TRADES paper's value for the dataset (the AALP paper gives none): 6 on CIFAR-10, else 1
+    trades = pipeline.train_config(parse(params), "trades", 0)
+    assert trades.options["trades_beta"] == (6.0 if params["data"]["name"] == "cifar10" else 1.0)
 
 
 def test_named_variants_pick_a_recipe_and_are_checked():
