@@ -76,17 +76,17 @@ lab: data
 smoke: data
 	$(BIN)/aad profile use smoke && $(BIN)/dvc repro; $(BIN)/aad profile use default
 
-# Mutation testing of the equation and recipe modules (not in CI; all 3,948 mutants take several
+# Mutation testing of the equation and recipe modules (not in CI; all 4,848 mutants take several
 # hours on 2 cores, see mutation/README.md). Scope and settings: [tool.mutmut] in pyproject.toml;
 # report: mutation/README.md. `make mutate-sample` checks only mutation/sample.json's random sample.
 mutate: data
 	$(BIN)/python -m pip install --quiet -e ".[mutate]"
 	rm -rf mutants
 	$(BIN)/mutmut run --max-children $$(nproc)
-	$(BIN)/python mutation/summarize.py --before mutation/before.json
+	$(BIN)/python mutation/summarize.py
 
 mutate-sample: data
 	$(BIN)/python -m pip install --quiet -e ".[mutate]"
 	rm -rf mutants
 	$(BIN)/mutmut run --max-children $$(nproc) $$($(BIN)/python -c "import json; print(' '.join(json.load(open('mutation/sample.json'))['names']))")
-	$(BIN)/python mutation/summarize.py --sample mutation/sample.json --before mutation/before.json --command "make mutate-sample"
+	$(BIN)/python mutation/summarize.py --sample mutation/sample.json --command "make mutate-sample"
