@@ -78,6 +78,16 @@ def _cmd_train(args: argparse.Namespace) -> None:
                                 resume=not args.restart))
 
 
+def _seeds_options(parser: argparse.ArgumentParser, folder: str, verb: str) -> None:
+    """``--seeds`` and ``--batched`` of `aad train` and `aad evaluate` (each seed's results in ``folder``)."""
+    parser.add_argument("--seeds", default=None, metavar="S1,S2,...",
+                        help=f"several seeds of the method in one process, each to its own {folder} (as --seed S "
+                             "would); one stack of models on CUDA")
+    parser.add_argument("--batched", choices=["auto", "on", "off"], default=None,
+                        help=f"with --seeds: {verb} the models as one stack (on), one after another (off), or stack "
+                             "where it pays, on CUDA (auto, the default)")
+
+
 def parse_seeds(text: str) -> list[int]:
     """``"0,1,2"`` -> ``[0, 1, 2]``: distinct integers >= 0, comma-separated (spaces allowed)."""
     items = [item.strip() for item in text.split(",")]
@@ -244,12 +254,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--method", required=True, help="a recipe (" + ", ".join(sorted(recipes.classifier_recipes()))
                    + ") or a named variant of params.yaml's methods")
     t.add_argument("--seed", type=int, default=None, help="default: params seed")
-    t.add_argument("--seeds", default=None, metavar="S1,S2,...",
-                   help="several seeds of the method in one process, each to its own models/<method>/seed<S>/ "
-                        "(as --seed S would); one stack of models on CUDA")
-    t.add_argument("--batched", choices=["auto", "on", "off"], default=None,
-                   help="with --seeds: train the models as one stack (on), one after another (off), or stack "
-                        "where it pays, on CUDA (auto, the default)")
+    _seeds_options(t, "models/<method>/seed<S>/", "train")
     t.add_argument("--restart", action="store_true", help="ignore existing checkpoints")
     t.set_defaults(run=_cmd_train)
 
@@ -261,12 +266,7 @@ def _parser() -> argparse.ArgumentParser:
     e = with_params(sub.add_parser("evaluate", help="robustness table row of one trained model"))
     e.add_argument("--method", help="a trained method (run.methods, run.extra_methods, ...)")
     e.add_argument("--seed", type=int, default=None)
-    e.add_argument("--seeds", default=None, metavar="S1,S2,...",
-                   help="several seeds of the method in one process, each to its own reports/eval/<method>-seed<S>/ "
-                        "(as --seed S would); one stack of models on CUDA")
-    e.add_argument("--batched", choices=["auto", "on", "off"], default=None,
-                   help="with --seeds: attack the models as one stack (on), one after another (off), or stack "
-                        "where it pays, on CUDA (auto, the default)")
+    _seeds_options(e, "reports/eval/<method>-seed<S>/", "attack")
     e.add_argument("--checkpoint", help="instead: any model.pt the project wrote")
     e.add_argument("--model", help="instead: a model name (e.g. module:pkg.nets:make), with --weights")
     e.add_argument("--weights", help="the state_dict file of --model")

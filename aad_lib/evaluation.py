@@ -90,24 +90,11 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: EvalConfig
         for start in tqdm(range(0, x.shape[0], cfg.batch_size), desc="evaluate", disable=None if progress else True, leave=False):  # bars on a TTY only
             xb = x[start:start + cfg.batch_size].to(device)
             yb = y[start:start + cfg.batch_size].to(device)
-            with torch.no_grad():
-                clean = model(xb).cpu()
-                fgsm_logits = model(fgsm(model, xb, yb, cfg.eps, stop_when_fooled=cfg.stop_when_fooled)).cpu()
-            attacked = {"FGSM": fgsm_logits}
-            for loss, steps, gen in (("ce", cfg.pgd_steps, g_pgd), ("cw", cfg.cw_steps, g_cw)):
-                if not steps:
-                    continue
-                logits, _ = pgd_trajectory(model, xb, yb, cfg.eps, cfg.alpha, steps, cfg.random_start,
-                                           loss=loss, kappa=cfg.kappa, generator=gen,
-                                           stop_when_fooled=cfg.stop_when_fooled)
-                attacked.update({str(Column("PGD" if loss == "ce" else "CW", k)): v for k, v in logits.items()})
+            clean, attacked = _attacked_logits(model, xb, yb, cfg, g_pgd, g_cw)
             parts.append(_records(clean, attacked, yb.cpu(), start))
     finally:
         model.train(was_training)
-    frame = pd.concat(parts, ignore_index=True)
-    attacks = cfg.columns()[1:]
-    return frame[["index", "label", "confidence", *cfg.columns(), *[f"conf:{a}" for a in attacks],
-                  *[f"pair:{a}" for a in attacks]]]
+    return pd.concat(parts, ignore_index=True)[_record_columns(cfg)]
 
 
 def evaluate_models(models: Sequence[nn.Module], x: torch.Tensor, y: torch.Tensor, cfg: EvalConfig | None = None,
@@ -182,27 +169,40 @@ def evaluate_models(models: Sequence[nn.Module], x: torch.Tensor, y: torch.Tenso
                       disable=None if progress else True, leave=False):  # bars on a TTY only
         xb = x[start:start + cfg.batch_size].to(device)
         yb = y[start:start + cfg.batch_size].to(device)
-        rows, labels = xb.repeat_interleave(count, 0), yb.repeat_interleave(count, 0)  # row i: model i % count
-        with torch.no_grad():
-            clean = stack(rows).cpu()
-            fgsm_logits = stack(fgsm(stack, rows, labels, cfg.eps, stop_when_fooled=cfg.stop_when_fooled)).cpu()
-        attacked = {"FGSM": fgsm_logits}
-        for loss, steps, gen in (("ce", cfg.pgd_steps, g_pgd), ("cw", cfg.cw_steps, g_cw)):
-            if not steps:
-                continue
-            shared = None
-            if cfg.random_start and cfg.eps > 0:  # the draw each model's own run makes, once
-                shared = ball_start(xb, cfg.eps, "linf", gen).repeat_interleave(count, 0)
-            logits, _ = pgd_trajectory(stack, rows, labels, cfg.eps, cfg.alpha, steps, cfg.random_start,
-                                       loss=loss, kappa=cfg.kappa, generator=gen,
-                                       stop_when_fooled=cfg.stop_when_fooled, start=shared)
-            attacked.update({str(Column("PGD" if loss == "ce" else "CW", k)): v for k, v in logits.items()})
+        clean, attacked = _attacked_logits(stack, xb, yb, cfg, g_pgd, g_cw, copies=count)
         for k in range(count):
             parts[k].append(_records(rows_of(clean, k, count), {name: rows_of(z, k, count) for name, z in attacked.items()},
                                      yb.cpu(), start))
+    return [pd.concat(p, ignore_index=True)[_record_columns(cfg)] for p in parts]
+
+
+def _attacked_logits(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, cfg: EvalConfig, g_pgd: torch.Generator,
+                     g_cw: torch.Generator, copies: int = 1) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The clean logits of one batch and its logits under every attack of ``cfg`` (on the CPU). With
+    ``copies`` > 1 ``model`` is a stack of that many models: every image is repeated once per model
+    (row i is model i % copies's) and each attack starts from one random start per image, the draw
+    each model's own run makes."""
+    rows, labels = (xb, yb) if copies == 1 else (xb.repeat_interleave(copies, 0), yb.repeat_interleave(copies, 0))
+    with torch.no_grad():
+        clean = model(rows).cpu()
+        attacked = {"FGSM": model(fgsm(model, rows, labels, cfg.eps, stop_when_fooled=cfg.stop_when_fooled)).cpu()}
+    for loss, steps, gen in (("ce", cfg.pgd_steps, g_pgd), ("cw", cfg.cw_steps, g_cw)):
+        if not steps:
+            continue
+        start = None  # one model: pgd_trajectory draws it
+        if copies > 1 and cfg.random_start and cfg.eps > 0:
+            start = ball_start(xb, cfg.eps, "linf", gen).repeat_interleave(copies, 0)
+        logits, _ = pgd_trajectory(model, rows, labels, cfg.eps, cfg.alpha, steps, cfg.random_start, loss=loss,
+                                   kappa=cfg.kappa, generator=gen, stop_when_fooled=cfg.stop_when_fooled, start=start)
+        attacked.update({str(Column("PGD" if loss == "ce" else "CW", k)): v for k, v in logits.items()})
+    return clean, attacked
+
+
+def _record_columns(cfg: EvalConfig) -> list[str]:
+    """The records' columns in their order: index, label, clean confidence, one verdict per column,
+    then ``conf:`` and ``pair:`` per attack."""
     attacks = cfg.columns()[1:]
-    order = ["index", "label", "confidence", *cfg.columns(), *[f"conf:{a}" for a in attacks], *[f"pair:{a}" for a in attacks]]
-    return [pd.concat(p, ignore_index=True)[order] for p in parts]
+    return ["index", "label", "confidence", *cfg.columns(), *[f"conf:{a}" for a in attacks], *[f"pair:{a}" for a in attacks]]
 
 
 def _records(clean: torch.Tensor, attacked: dict[str, torch.Tensor], y: torch.Tensor, start: int) -> pd.DataFrame:
