@@ -148,3 +148,36 @@ def test_stopping_with_rare_compaction_gives_the_numbers_of_compacting_every_ste
     assert not torch.equal(rare, x)  # some images moved: the comparison is not of clean copies
     for k in (1, 5, 12, 30):
         assert torch.allclose(rare_logits[k], every_step_logits[k], atol=1e-5), k
+
+
+def test_rare_compaction_happens_exactly_every_sync_every_observations(monkeypatch):
+    """With ``SYNC_EVERY`` 3 the batch is compacted (and the loop asks whether anything is left) only
+    after the 3rd, 6th, 9th, ... look at the model's logits, counted from the first: the clean check
+    is the first observation. 64 digits settling at different steps."""
+    import importlib
+
+    from aad_lib import data
+
+    pgd_module = importlib.import_module("aad_lib.attacks.pgd")
+    x, y = data.load("mnist5k", ROOT / "data", "test").tensors(n=64)
+    model = _centroid_classifier(x, y)
+    observations, shrinks = [0], []
+    real_observe, real_compact = pgd_module._ActiveBatch.observe, pgd_module._ActiveBatch.compact
+
+    def counting_observe(self, logits, visited):
+        observations[0] += 1
+        return real_observe(self, logits, visited)
+
+    def counting_compact(self, grad=None):
+        before = self.rows.numel()
+        out = real_compact(self, grad)
+        if self.rows.numel() < before:
+            shrinks.append(observations[0])
+        return out
+
+    monkeypatch.setattr(pgd_module._ActiveBatch, "observe", counting_observe)
+    monkeypatch.setattr(pgd_module._ActiveBatch, "compact", counting_compact)
+    monkeypatch.setitem(pgd_module.SYNC_EVERY, "cpu", 3)
+    pgd_module.pgd_trajectory(model, x, y, 0.1, 0.005, [30], stop_when_fooled=True,
+                              generator=torch.Generator().manual_seed(0))
+    assert shrinks and all(count % 3 == 0 for count in shrinks), shrinks
