@@ -76,7 +76,7 @@ lab: data
 smoke: data
 	$(BIN)/aad profile use smoke && $(BIN)/dvc repro; $(BIN)/aad profile use default
 
-# Mutation testing of the equation and recipe modules (not in CI; all 4,848 mutants take several
+# Mutation testing of the equation and recipe modules (not in CI; all 5,021 mutants take several
 # hours on 2 cores, see mutation/README.md). Scope and settings: [tool.mutmut] in pyproject.toml;
 # report: mutation/README.md. `make mutate-sample` checks only mutation/sample.json's random sample.
 mutate: data

@@ -265,14 +265,13 @@ def table_rows(named_models: dict[str, nn.Module], x: torch.Tensor, y: torch.Ten
                     attacks.pgd(model, x, y, cfg.eps, cfg.alpha, k, loss=loss, kappa=cfg.kappa, generator=g)
 
         copies = [copy.deepcopy(model) for _ in range(stacked)]  # the same weights: the same work as other seeds
+        per_model = f"trajectory + stop, {stacked} models stacked, per model"
         t = {label: measure(fn, device, repeats=1, warmup=0) for label, fn in (
             ("one by one", one_by_one),
             ("trajectory", lambda: evaluate(model, x, y, replace(cfg, stop_when_fooled=False), progress=False)),
             ("trajectory + stop", lambda: evaluate(model, x, y, cfg, progress=False)),
-            (f"trajectory + stop, {stacked} models stacked, per model",
-             lambda: evaluate_models(copies, x, y, cfg, progress=False)))}
-        label = f"trajectory + stop, {stacked} models stacked, per model"
-        t[label] = Timing([v / stacked for v in t[label].seconds])
+            (per_model, lambda: evaluate_models(copies, x, y, cfg, progress=False)))}
+        t[per_model] = Timing([v / stacked for v in t[per_model].seconds])
         one_pass = measure(floor(model, x, y, 1), device, repeats=3)
         t_floor = Timing([one_pass.min * per_attack])  # one pass x the passes of the one-by-one runs
         for label, timing in t.items():
