@@ -108,7 +108,9 @@ def parse_seeds(text: str) -> list[int]:
 def _cmd_train_purifier(args: argparse.Namespace) -> None:
     from .sections.compression import purifiers
 
-    print(purifiers.train_purifier(_params(args), args.variant, resume=not args.restart))
+    params = _params(args)
+    seed = params.compression.comdefend.seeds[0] if args.seed is None else args.seed
+    print(purifiers.train_purifier(params, args.variant, seed, resume=not args.restart))
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
@@ -159,6 +161,19 @@ def _cmd_readme(args: argparse.Namespace) -> None:
     if not sync_readme(Path(args.readme), Path(args.results), check=args.check):
         raise AadError(f"{args.readme}'s results block differs from {args.results}: run `make readme` "
                        "(`aad readme`).")
+
+
+def _cmd_rerun_check(args: argparse.Namespace) -> None:
+    from .files import atomic_write_text
+    from .site.rerun_check import OPPOSITE, report
+
+    table, text = report(args.first, args.second)
+    print(text, end="")
+    if args.out:
+        atomic_write_text(Path(args.out), text)
+    if (table["move"] == OPPOSITE).any():
+        raise AadError(f"{int((table['move'] == OPPOSITE).sum())} claim(s) flipped between holds and does not hold "
+                       "(listed above): the two runs contradict each other.")
 
 
 def _cmd_remote(args: argparse.Namespace) -> None:
@@ -260,6 +275,7 @@ def _parser() -> argparse.ArgumentParser:
 
     tp = with_params(sub.add_parser("train-purifier", help="train one ComDefend variant on clean images (resumes)"))
     tp.add_argument("--variant", required=True, help="plain, res_encoder, res_decoder or res_both")
+    tp.add_argument("--seed", type=int, default=None, help="the training run (default: the first of compression.comdefend.seeds)")
     tp.add_argument("--restart", action="store_true", help="ignore existing checkpoints")
     tp.set_defaults(run=_cmd_train_purifier)
 
@@ -287,6 +303,13 @@ def _parser() -> argparse.ArgumentParser:
     rd.add_argument("--results", default="reports/results.md")
     rd.add_argument("--check", action="store_true", help="only compare; fail when the README differs")
     rd.set_defaults(run=_cmd_readme)
+
+    rc = sub.add_parser("rerun-check", help="compare the claim verdicts of two runs (two results folders or results.md "
+                        "files): count the moves, fail on a claim that flips between holds and does not hold")
+    rc.add_argument("first", help="a results folder (e.g. reports/) or its results.md")
+    rc.add_argument("second", help="the other run's results folder or results.md")
+    rc.add_argument("--out", help="also write the Markdown report to this file")
+    rc.set_defaults(run=_cmd_rerun_check)
 
     rm = sub.add_parser("remote", help="check that `dvc pull` can fetch the committed run here (the default DVC "
                         "remote exists and holds files); say what fixes it when not")

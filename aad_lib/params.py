@@ -246,9 +246,10 @@ class DeepFoolParams:
 
 @dataclass(frozen=True)
 class ComDefendParams:
-    """``compression.comdefend``: ComDefend's architecture and its training run (Jia et al., CVPR 2019)."""
+    """``compression.comdefend``: ComDefend's architecture and its training runs (Jia et al., CVPR 2019):
+    one purifier per variant and seed of ``seeds``."""
 
-    seed: int
+    seeds: tuple[int, ...]
     epochs: int
     batch_size: int
     lr: float

@@ -70,50 +70,71 @@ def test_paired_difference_hand_case_and_interval():
         analysis.paired_difference([a], [b.assign(index=[5, 6, 7, 8])], "PGD-40")
 
 
-def _bootstrap_reference(d: np.ndarray, n_boot: int, seed: int) -> dict[str, float]:
-    """The documented algorithm written out: resample the per-sample differences d with
-    default_rng(seed).integers(0, n, (n_boot, n)); the 2.5% and 97.5% quantiles of the resampled
-    means; p = the share of centred resampled means at least as far from 0 as the observed mean."""
-    boot = d[np.random.default_rng(seed).integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1)
+def _bootstrap_reference(a_runs: list[np.ndarray], b_runs: list[np.ndarray], n_boot: int, seed: int) -> dict[str, float]:
+    """The documented two-level algorithm written out loop by loop: rng = default_rng(seed); image
+    draws idx = rng.integers(0, n, (n_boot, n)); then arm a, then arm b: each run's offset from the
+    arm's mean widened by sqrt(k / (k - 1)), run draws rng.integers(0, k, (n_boot, k)), and per
+    sample the mean over the drawn runs of the run's mean on the drawn images (clipped to [0, 1]);
+    the 2.5% and 97.5% quantiles; p = the share of centred differences at least as far from 0 as the
+    observed difference."""
+    rng = np.random.default_rng(seed)
+    n = len(a_runs[0])
+    idx = rng.integers(0, n, size=(n_boot, n))
+    estimates = []
+    for runs in (a_runs, b_runs):
+        values, k = np.stack(runs).astype(float), len(runs)
+        if k > 1:
+            means = values.mean(axis=1)
+            values = values + ((math.sqrt(k / (k - 1)) - 1) * (means - means.mean()))[:, None]
+        drawn = rng.integers(0, k, size=(n_boot, k))
+        estimates.append(np.clip([np.mean([values[r, idx[i]].mean() for r in drawn[i]]) for i in range(n_boot)], 0, 1))
+    boot = estimates[0] - estimates[1]
+    observed = np.stack(a_runs).mean() - np.stack(b_runs).mean()
     lo, hi = np.quantile(boot, [0.025, 0.975])
-    p = float(np.mean(np.abs(boot - boot.mean()) >= abs(d.mean())))
-    return {"difference": 100 * d.mean(), "ci_low": 100 * lo, "ci_high": 100 * hi, "p_value": p}
+    p = float(np.mean(np.abs(boot - boot.mean()) >= abs(observed)))
+    return {"difference": 100 * observed, "ci_low": 100 * lo, "ci_high": 100 * hi, "p_value": p}
 
 
 def test_paired_difference_equals_the_reference_bootstrap():
-    """difference = 100 mean(d), CI = 100 x quantiles (2.5%, 97.5%) of paired resampled means, two-sided p."""
+    """difference = 100 (mean of a's runs - mean of b's runs), CI = 100 x quantiles (2.5%, 97.5%) of the
+    two-level resampled differences (runs, then images shared by all runs), two-sided p."""
     rng = np.random.default_rng(7)
     n = 300
     a1, a2, b = (pd.DataFrame({"index": range(n), "c": rng.random(n) < q}) for q in (0.62, 0.6, 0.5))
-    # per sample: d_i = (a1_i + a2_i) / 2 - b_i, in {-1, -0.5, 0, 0.5, 1}
-    d = (a1["c"].to_numpy(float) + a2["c"].to_numpy(float)) / 2 - b["c"].to_numpy(float)
+    runs = [r["c"].to_numpy(float) for r in (a1, a2, b)]
     for n_boot, seed in ((2000, 0), (777, 3)):
         got = analysis.paired_difference([a1, a2], [b], "c", n_boot=n_boot, seed=seed)
-        ref = _bootstrap_reference(d, n_boot, seed)
+        ref = _bootstrap_reference(runs[:2], runs[2:], n_boot, seed)
         for key, value in ref.items():
-            assert got[key] == pytest.approx(value, rel=1e-12, abs=1e-12), key
+            assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-9), key
         assert (got["n"], got["seeds_a"], got["seeds_b"]) == (n, 2, 1)
-    # Independently of the RNG: the bootstrap mean has sd ~ sd(d) / sqrt(n), so the 95% interval's half
-    # width is ~ 1.96 sd(d) / sqrt(n) (a 50% interval would be ~ 0.67 of it) and p ~ the two-sided
-    # normal tail of mean(d) / (sd(d) / sqrt(n)).
-    got = analysis.paired_difference([a1, a2], [b], "c", n_boot=4000)
+    # Independently of the RNG, with one run per arm: the bootstrap mean has sd ~ sd(d) / sqrt(n), so the
+    # 95% interval's half width is ~ 1.96 sd(d) / sqrt(n) and p ~ the two-sided normal tail of
+    # mean(d) / (sd(d) / sqrt(n)).
+    d = runs[0] - runs[2]
+    got = analysis.paired_difference([a1], [b], "c", n_boot=4000)
     se = d.std() / math.sqrt(n)
     assert (got["ci_high"] - got["ci_low"]) / 2 == pytest.approx(100 * 1.96 * se, rel=0.1)
     z = abs(d.mean()) / se
     assert 0.01 < got["p_value"] < 0.5 and got["p_value"] == pytest.approx(math.erfc(z / math.sqrt(2)), abs=0.02)
+    # Two runs of a that disagree widen the interval beyond the images-only one of their average
+    wide = analysis.paired_difference([a1, a2.assign(c=~a2["c"])], [b], "c", n_boot=2000)
+    assert wide["ci_high"] - wide["ci_low"] > 2 * (got["ci_high"] - got["ci_low"])
 
 
 def test_paired_difference_p_value_closed_forms():
-    """p = 0 when every resampled mean lies closer to its centre than mean(d) to 0; p = 1 when mean(d) = 0."""
-    # d = 1 on 6 samples, 0.5 on 4 (b's two seeds disagree there): every resampled mean lies in [0.5, 1],
-    # so |boot - mean(boot)| <= 0.5 < mean(d) = 0.8: p = 0 and the interval lies in [50, 100].
+    """p = 0 when every resampled difference lies closer to its centre than the observed one to 0; p = 1
+    when the observed difference is 0."""
+    # a is right everywhere; b's runs have means 0 and 0.4 (widened by sqrt(2): -0.08 and 0.48), b's
+    # estimate clipped at 0: every resampled difference lies in [0.3, 1] around a mean near 0.8, so
+    # |boot - mean(boot)| < 0.8: p = 0, and the interval lies in (0, 100].
     a = pd.DataFrame({"index": range(10), "c": [True] * 10})
     b1 = pd.DataFrame({"index": range(10), "c": [False] * 10})
     b2 = pd.DataFrame({"index": range(10), "c": [False] * 6 + [True] * 4})
     d = analysis.paired_difference([a], [b1, b2], "c", n_boot=500)
     assert d["difference"] == pytest.approx(80.0) and d["p_value"] == 0.0
-    assert 50.0 <= d["ci_low"] < 80.0 < d["ci_high"] <= 100.0
-    # d = (1, -1, 0, 0): mean 0, so every |centred mean| >= 0 counts: p = 1; the interval straddles 0.
+    assert 0.0 < d["ci_low"] < 80.0 < d["ci_high"] <= 100.0
+    # d = (1, -1, 0, 0): mean 0, so every |centred difference| >= 0 counts: p = 1; the interval straddles 0.
     a = pd.DataFrame({"index": range(4), "c": [True, False, True, False]})
     b = pd.DataFrame({"index": range(4), "c": [False, True, True, False]})
     d = analysis.paired_difference([a], [b], "c", n_boot=500)
@@ -289,16 +310,16 @@ def test_set_statistics_over_seeds_exact_frame_with_defaults_and_lambda():
 
 
 def test_paired_difference_defaults_are_2000_resamples_from_seed_0():
-    """Called without n_boot and seed: the reference bootstrap at n_boot = 2000, seed = 0 exactly."""
+    """Called without n_boot and seed: the reference bootstrap at n_boot = 2000, seed = 0."""
     rng = np.random.default_rng(11)
     a, b = (pd.DataFrame({"index": range(50), "c": rng.random(50) < q}) for q in (0.7, 0.5))
-    d = a["c"].to_numpy(float) - b["c"].to_numpy(float)
+    runs = [a["c"].to_numpy(float)], [b["c"].to_numpy(float)]
     got = analysis.paired_difference([a], [b], "c")
-    ref = _bootstrap_reference(d, 2000, 0)
+    ref = _bootstrap_reference(*runs, 2000, 0)
     for key, value in ref.items():
-        assert got[key] == value, key
+        assert got[key] == pytest.approx(value, rel=1e-12, abs=1e-12), key
     # and the reference does tell those defaults apart from neighbouring ones
-    assert _bootstrap_reference(d, 2001, 0) != ref and _bootstrap_reference(d, 2000, 1) != ref
+    assert _bootstrap_reference(*runs, 2001, 0) != ref and _bootstrap_reference(*runs, 2000, 1) != ref
 
 
 def test_paired_difference_needs_records_for_each_method():
@@ -310,13 +331,13 @@ def test_paired_difference_needs_records_for_each_method():
 
 
 def test_paired_difference_p_value_counts_ties():
-    """n_boot = 1: the one resampled mean is its own centre, |centred| = 0, and p = [0 >= |mean d|]:
-    1 for d = (1, -1) (mean 0, sd 1 > 0), 0 for d = (1, 0) (mean 0.5)."""
+    """A centred difference equal to the observed one counts (>=): for d = (1, -1) (mean 0, spread > 0)
+    every |centred| >= 0, p = 1; for a constant d = (1, 1) no draw differs, p = 0 (it is not 0)."""
     a = pd.DataFrame({"index": range(2), "c": [True, False]})
     b = pd.DataFrame({"index": range(2), "c": [False, True]})
-    assert analysis.paired_difference([a], [b], "c", n_boot=1)["p_value"] == 1.0
+    assert analysis.paired_difference([a], [b], "c", n_boot=100)["p_value"] == 1.0
     b0 = pd.DataFrame({"index": range(2), "c": [False, False]})
-    assert analysis.paired_difference([a], [b0], "c", n_boot=1)["p_value"] == 0.0
+    assert analysis.paired_difference([a.assign(c=True)], [b0], "c", n_boot=100)["p_value"] == 0.0
 
 
 def test_history_views_exact_frames():
@@ -395,8 +416,9 @@ def test_epoch_history_with_a_gpu_model_and_cpu_data(tiny_model):
 
 
 def test_paired_difference_p_value_of_a_constant_difference_skips_the_bootstrap():
-    """sd(d) = 0: p = [mean(d) == 0] directly. For d = (1e308) the resampled means are all 1e308 but
-    their mean overflows (2000 x 1e308 = inf), so a bootstrap p would read |1e308 - inf| >= 1e308: 1."""
+    """No spread among the resampled differences: p = [observed == 0] directly. For d = (1e308) the
+    resampled differences are all 1e308 but their mean overflows (2000 x 1e308 = inf), so a bootstrap p
+    would read |1e308 - inf| >= 1e308: 1."""
     a = pd.DataFrame({"index": [0], "c": [1e308]})
     b = pd.DataFrame({"index": [0], "c": [0.0]})
     with np.errstate(over="ignore", invalid="ignore"):

@@ -120,7 +120,7 @@ def _assert_refused(section, key, value, message):
 
 def test_arp_models_form_their_own_run_group():
     params = config.resolve_profile("default", ROOT)
-    assert pipeline.run_pairs(parse(params), "attention") == [("arp", 0), ("arp-pgd", 0)]
+    assert pipeline.run_pairs(parse(params), "attention") == [(m, s) for m in ("arp", "arp-pgd") for s in (0, 1, 2)]
     assert ("arp", 0) in pipeline.run_pairs(parse(params), None) and ("arp", 0) not in pipeline.run_pairs(parse(params), "extra")
     assert pipeline.train_config(parse(params), "arp-pgd", 0).options == {"arp_alpha": 8.0, "arp_beta": 4.0, "arp_gamma": 1.0}
 
@@ -142,11 +142,12 @@ def test_compression_settings_are_checked(key, value, message):
 
 def test_comdefend_is_trained_by_the_shared_loop_with_its_own_settings():
     params = config.resolve_profile("default", ROOT)
-    cfg = purifiers.purifier_config(parse(params))
-    assert (cfg.method, cfg.batch_size, cfg.lr, cfg.options) == ("comdefend", 20, 1e-3, {"comdefend_lambda": 1e-4})
+    cfg = purifiers.purifier_config(parse(params), 2)
+    assert (cfg.method, cfg.batch_size, cfg.lr, cfg.options, cfg.seed) == ("comdefend", 20, 1e-3, {"comdefend_lambda": 1e-4}, 2)
+    assert parse(params).compression.comdefend.seeds == (0, 1, 2)  # three training runs per variant
     spec = purifiers.purifier_spec(parse(params), "res_encoder")
     assert spec["in_channels"] == 1 and spec["sigma"] == 20.0 and spec["test_sigma"] == 1.0
-    assert str(purifiers.purifier_dir(parse(params), "plain")) == "models/comdefend-plain/seed0"
+    assert str(purifiers.purifier_dir(parse(params), "plain", 1)) == "models/comdefend-plain/seed1"
     with pytest.raises(AadError, match="ComDefend variant"):
         purifiers.purifier_spec(parse(params), "fancy")
 

@@ -58,10 +58,35 @@ def test_deviation_table_by_hand():
     assert (row["broken n"], row["survived n"]) == (3, 4)
 
 
-def test_defense_gaps_pair_every_arp_method_with_every_baseline():
-    table = pd.DataFrame({"Clean": [99.0, 98.0, 97.0], "PGD-40": [0.0, 60.0, 65.5]}, index=["standard", "madry", "arp"])
-    assert defense.gaps(table, ["Clean", "PGD-40"]) == {("arp", "madry"): {"Clean": -1.0, "PGD-40": 5.5},
-                                                        ("arp", "standard"): {"Clean": -2.0, "PGD-40": 65.5}}
+def _write_runs(params, correct: dict[tuple[str, int], list[int]], column: str = "PGD-40") -> None:
+    for (method, seed), hits in correct.items():
+        out = pipeline.eval_dir(params, method, seed)
+        out.mkdir(parents=True)
+        pd.DataFrame({"index": range(len(hits)), "Clean": 1, column: [bool(h) for h in hits]}).to_csv(
+            out / "records.csv", index=False)
+        acc = sum(hits) / len(hits)
+        (out / "summary.json").write_text(json.dumps({"method": method, "seed": seed, "n": len(hits), "columns": [column],
+                                                      "accuracy": {column: {"accuracy": acc, "n": len(hits)}}}))
+
+
+def test_defense_differences_pair_every_arp_method_with_every_baseline_over_runs(tmp_path):
+    """arp (3 runs) minus madry and standard (3 runs each), on the same 40 images: the mean difference by hand,
+    each arm's run count, and the two-level interval around it."""
+    raw = config.resolve_profile("default", ROOT)
+    raw["reports"]["dir"] = str(tmp_path / "reports")
+    raw["run"].update(methods=["standard", "madry"], seeds=[0, 1, 2], attention_methods=["arp"], attention_seeds=[0, 1, 2])
+    raw["attention"]["defense_methods"] = ["standard", "madry", "arp"]
+    raw["analysis"]["bootstrap"] = 300
+    params = parse(raw)
+    hits = {"standard": [0] * 40, "madry": [1] * 24 + [0] * 16, "arp": [1] * 30 + [0] * 10}
+    _write_runs(params, {(m, s): h[s:] + h[:s] for m, h in hits.items() for s in range(3)})  # rotated: other images
+    table = defense.differences(params, ["PGD-40"])
+    assert list(table.index) == ["arp - madry", "arp - standard"]
+    assert table.loc["arp - madry", "difference"] == pytest.approx(100 * (30 - 24) / 40)
+    assert table.loc["arp - standard", "difference"] == pytest.approx(75.0)
+    assert set(table["seeds_a"]) == set(table["seeds_b"]) == {3}
+    row = table.loc["arp - standard"]
+    assert row["ci_low"] < 75.0 < row["ci_high"] and row["ci_low"] > 50.0
 
 
 @pytest.fixture
@@ -93,3 +118,25 @@ def test_versus_table_and_paired_differences_by_hand(evaluated):
     assert list(diffs["pair"]) == ["AALP - Kannan ALP"]
     assert diffs.loc[0, "difference"] == pytest.approx(row["difference"])
     assert (diffs.loc[0, "ci_low"], diffs.loc[0, "ci_high"]) == (row["ci_low"], row["ci_high"])  # same bootstrap seed
+
+
+def test_lambda_and_consistent_differences_by_hand(tmp_path):
+    """Fig. 6: the largest lambda minus the smallest, per column; Table 4: AALP's consistent share minus ALP's
+    (clean and attacked both right), each with its runs."""
+    raw = config.resolve_profile("default", ROOT)
+    raw["reports"]["dir"] = str(tmp_path / "reports")
+    raw["run"].update(methods=["aalp"], seeds=[0, 1, 2], extra_methods=["aalp-lambda0p1", "aalp-lambda2"], extra_seeds=[0, 1, 2])
+    raw["analysis"]["bootstrap"] = 200
+    params = parse(raw)
+    hits = {"aalp-lambda0p1": [1] * 10 + [0] * 10, "aalp": [1] * 12 + [0] * 8, "aalp-lambda2": [1] * 16 + [0] * 4}
+    _write_runs(params, {(m, s): h for m, h in hits.items() for s in range(3)})
+    sweep = aalp_tables.lambda_sweep(params, "aalp")
+    ends = aalp_tables.lambda_differences(params, sweep, ["PGD-40"])
+    assert (ends.loc["PGD-40", "lambda low"], ends.loc["PGD-40", "lambda high"]) == (0.1, 2.0)
+    assert ends.loc["PGD-40", "difference"] == pytest.approx(30.0)
+    assert (ends.loc["PGD-40", "seeds_a"], ends.loc["PGD-40", "seeds_b"]) == (3, 3)
+    records = {m: {s: pd.DataFrame({"index": range(4), "Clean": [1, 1, 1, 0], "PGD-40": c}) for s in range(3)}
+               for m, c in (("alp", [1, 0, 0, 0]), ("aalp", [1, 1, 1, 0]))}
+    gap = aalp_tables.consistent_difference(records["alp"], records["aalp"], "PGD-40", n_boot=200)
+    assert gap.loc["PGD-40", "difference"] == pytest.approx(50.0)  # 3/4 consistent vs 1/4
+    assert (gap.loc["PGD-40", "seeds_a"], gap.loc["PGD-40", "seeds_b"]) == (3, 3)

@@ -20,7 +20,8 @@ from aad_lib.site.claims import Claim
 from aad_lib.site.manifest import Manifest, StageTime
 from aad_lib.site.notebook_sections import Answer, Section
 from aad_lib.site.style import CSS
-from aad_lib.site.verdict_rules import DOES_NOT_HOLD, HOLDS, NOT_DISTINGUISHABLE, Interval
+from aad_lib.run_bootstrap import INTERVAL
+from aad_lib.site.verdict_rules import DOES_NOT_HOLD, HOLDS, NOT_DISTINGUISHABLE, NO_VERDICT, Interval
 from aad_lib.validation import AadError
 
 # The smallest valid PNG (1x1), for the figures of the hand-made notebooks.
@@ -82,8 +83,8 @@ def aalp_tables(folder: Path) -> None:
         index=["Kannan ALP (paper)", "AALP (paper)", "Kannan ALP (ours)", "AALP (ours)"]))
     write_csv(folder, "03_aalp_vs_alp", pd.DataFrame(
         {"difference": [-10.0, -10.0, 1.0], "ci_low": [-14.0, -13.0, -2.0], "ci_high": [-6.0, -7.0, 4.0],
-         "p_value": [0.001, 0.001, 0.6], "n": [100, 100, 100]},
-        index=pd.Index(["Clean", "FGSM", "PGD-40"], name="column")))
+         "p_value": [0.001, 0.001, 0.6], "n": [100, 100, 100], "seeds_a": [3, 3, 3], "seeds_b": [3, 3, 3],
+         "interval": INTERVAL}, index=pd.Index(["Clean", "FGSM", "PGD-40"], name="column")))
 
 
 def all_tables(folder: Path) -> None:
@@ -94,16 +95,19 @@ def all_tables(folder: Path) -> None:
         index=["RAW (ours, MNIST-5k)", "RAW + Guided Dropout (ours, MNIST-5k)", "RAW (paper, SVHN)",
                "RAW + Guided Dropout (paper, SVHN)"]))
     write_csv(folder, "02_ablation_gd_differences", pd.DataFrame(
-        {"pair": ["RAW + Guided Dropout - RAW"] * 2, "column": ["Clean", "PGD-10"], "difference": [1.0, 7.0],
-         "ci_low": [-2.0, 3.0], "ci_high": [4.0, 11.0]}), index=False)
+        {"pair": ["RAW + Guided Dropout - RAW"] * 3, "column": ["Clean", "PGD-10", "PGD-40"], "difference": [1.0, 7.0, 9.0],
+         "ci_low": [-2.0, 3.0, 4.0], "ci_high": [4.0, 11.0, 14.0], "seeds_a": [3, 3, 1], "seeds_b": [3, 3, 3],
+         "interval": INTERVAL}), index=False)
     write_csv(folder, "03_table4_consistent", pd.DataFrame(
         {"Kannan ALP": [40.0, 40.0, 94.91], "AALP": [60.0, 60.0, 96.03]}, index=["seed 0", "mean", "paper (MNIST)"]))
-    write_csv(folder, "03_table4_consistent_uncertainty", pd.DataFrame(
-        {"Kannan ALP": ["[30.0, 50.0]", "[30.0, 50.0]"], "AALP": ["[52.0, 68.0]", "[52.0, 68.0]"]}, index=["seed 0", "mean"]))
-    write_csv(folder, "03_lambda_sweep", pd.DataFrame(
-        {"Clean: mean": [80.0, 60.0], "PGD-40: mean": [20.0, 21.0],
-         "Clean: uncertainty": ["[75.0, 85.0]", "[55.0, 65.0]"], "PGD-40: uncertainty": ["[15.0, 25.0]", "[16.0, 26.0]"]},
-        index=pd.Index([0.5, 2.0], name="lambda")))
+    write_csv(folder, "03_table4_consistent_difference", pd.DataFrame(
+        {"difference": [20.0], "ci_low": [8.0], "ci_high": [30.0], "p_value": [0.001], "n": [100], "seeds_a": [3],
+         "seeds_b": [3], "interval": INTERVAL}, index=pd.Index(["PGD-40"], name="column")))
+    write_csv(folder, "03_lambda_differences", pd.DataFrame(
+        {"lambda low": [0.1, 0.1], "lambda high": [2.0, 2.0], "difference": [-20.0, 1.0], "ci_low": [-28.0, -5.0],
+         "ci_high": [-12.0, 7.0], "p_value": [0.001, 0.7], "n": [100, 100], "seeds_a": [3, 3], "seeds_b": [3, 3],
+         "interval": INTERVAL},
+        index=pd.Index(["Clean", "PGD-40"], name="column")))
     write_csv(folder, "04_completeness", pd.DataFrame(
         {"broken n": [38, 0], "survived n": [21, 10], "difference": [-0.23, None], "diff 95% CI": ["[-0.295, -0.159]", "[nan, nan]"],
          "p (Mann-Whitney)": [5.7e-07, None]}, index=["standard", "madry"]))
@@ -114,16 +118,16 @@ def all_tables(folder: Path) -> None:
     write_csv(folder, "04_iteration_tests", pd.DataFrame(
         {"n": [59.0], "success % at 2": [40.0], "success % at last": [55.0], "p success (McNemar)": [0.001],
          "IoU at 2": [0.40], "IoU at last": [0.30], "p IoU (Wilcoxon)": [0.002]}, index=["standard"]))
-    write_csv(folder, "04_defense", pd.DataFrame(
-        {"Clean": [90.0, 80.0], "PGD-40": [30.0, 50.0], "CW-40": [30.0, 31.0]}, index=["madry", "arp"]))
-    write_csv(folder, "04_defense_uncertainty", pd.DataFrame(
-        {"Clean": ["[85.0, 94.0]", "[74.0, 85.0]"], "PGD-40": ["[25.0, 35.0]", "[45.0, 55.0]"],
-         "CW-40": ["[25.0, 35.0]", "[26.0, 36.0]"]}, index=["madry", "arp"]))
-    write_csv(folder, "05_verdicts", pd.DataFrame(
-        {"worst grey-box": ["60.0 [50.0, 69.0]", "10.0 [5.0, 18.0]"], "worst adaptive": ["30.0 [22.0, 40.0]", "5.0 [2.0, 11.0]"],
-         "verdict": ["holds only against the grey-box protocol", "does not help"],
-         "no defense worst grey-box": ["30.0 [22.0, 40.0]"] * 2, "no defense worst adaptive": ["30.0 [22.0, 40.0]"] * 2},
-        index=["flip + WebP q60", "ComDefend"]))
+    write_csv(folder, "04_defense_differences", pd.DataFrame(
+        {"pair": ["arp - madry", "arp - madry", "arp - standard"], "column": ["PGD-40", "CW-40", "PGD-40"],
+         "difference": [20.0, 1.0, 50.0], "ci_low": [12.0, -6.0, 45.0], "ci_high": [28.0, 8.0, 55.0],
+         "p_value": [0.001, 0.8, 0.001], "n": [100] * 3, "seeds_a": [3, 3, 1], "seeds_b": [3] * 3,
+         "interval": INTERVAL}), index=False)
+    write_csv(folder, "05_greybox_runs", pd.DataFrame(
+        {"worst grey-box": [60.0, 10.0, 70.0], "no defense worst grey-box": [30.0] * 3, "difference": [30.0, -20.0, 40.0],
+         "ci_low": [20.0, -28.0, 30.0], "ci_high": [40.0, -12.0, 50.0], "p_value": [0.001] * 3, "n": [100] * 3,
+         "seeds_a": [3, 3, 1], "seeds_b": [3, 3, 1], "interval": INTERVAL},
+        index=["flip + WebP q60", "ComDefend", "1-bit"]))
 
 
 def test_aalp_versus_alp_reads_the_papers_gap_and_our_interval(tmp_path):
@@ -133,8 +137,28 @@ def test_aalp_versus_alp_reads_the_papers_gap_and_our_interval(tmp_path):
                         for side, col in (("below", "Clean"), ("above", "FGSM"), ("above", "PGD-40")))
     assert (clean.verdict, fgsm.verdict, pgd.verdict) == (HOLDS, DOES_NOT_HOLD, NOT_DISTINGUISHABLE)
     assert clean.paper == "-0.28 points" and fgsm.paper == "+0.51 points"  # 98.49 - 98.77, 98.19 - 97.68
-    assert pgd.paper == "not in the paper's table" and pgd.ours == "+1.0 [-2.0, +4.0] points"
+    assert pgd.paper == "not in the paper's table" and pgd.ours == "+1.0 [-2.0, +4.0] points (3 vs 3 runs)"
     assert {c.table for c in rows.values()} == {"03_aalp_vs_alp"}
+
+
+def test_a_run_that_predates_the_two_level_intervals_gets_no_verdict(tmp_path):
+    """Tables written before the intervals over training runs (no ``interval`` mark, the old tables of
+    Fig. 6, Table 4, the ARP defense and notebook 05): their numbers are shown, no verdict is read."""
+    aalp_tables(tmp_path)
+    versus = pd.read_csv(tmp_path / "03_aalp_vs_alp.csv", index_col=0).drop(columns="interval")
+    versus.to_csv(tmp_path / "03_aalp_vs_alp.csv")
+    found = claims.aalp_versus_alp(tmp_path)
+    assert {c.verdict for c in found} == {NO_VERDICT}
+    assert found[0].ours == "-10.0 [-14.0, -6.0] points (3 vs 3 runs), interval over test images only"
+    write_csv(tmp_path, "03_lambda_sweep", pd.DataFrame(
+        {"Clean: mean": [80.0, 60.0], "Clean: uncertainty": ["[75.0, 85.0]", "[55.0, 65.0]"]},
+        index=pd.Index([0.5, 2.0], name="lambda")))
+    (lam,) = claims.lambda_tradeoff(tmp_path)
+    assert lam.verdict == NO_VERDICT and lam.ours == "lambda 0.5: 80.0% [75.0, 85.0] -> lambda 2: 60.0% [55.0, 65.0]"
+    write_csv(tmp_path, "05_verdicts", pd.DataFrame(
+        {"worst grey-box": ["60.0 [50.0, 69.0]"], "no defense worst grey-box": ["30.0 [22.0, 40.0]"]}, index=["1-bit"]))
+    (bits,) = claims.compression_defenses(tmp_path)
+    assert bits.verdict == NO_VERDICT and "predate" in bits.basis
 
 
 def test_every_reader_on_hand_made_tables(tmp_path):
@@ -143,6 +167,8 @@ def test_every_reader_on_hand_made_tables(tmp_path):
     verdict = {c.claim: c.verdict for c in found}
     assert verdict["RAW + Guided Dropout above RAW, PGD-10 accuracy (Sec. 4.4 ablation)"] == HOLDS
     assert verdict["RAW + Guided Dropout below RAW, Clean accuracy (Sec. 4.4 ablation)"] == NOT_DISTINGUISHABLE
+    # one run of an arm: no verdict, however clear its interval
+    assert verdict["RAW + Guided Dropout above RAW, PGD-40 accuracy (Sec. 4.4 ablation)"] == NO_VERDICT
     assert verdict["more consistent samples with AALP than with ALP (Table 4)"] == HOLDS
     assert verdict["Clean accuracy falls with lambda (Fig. 6)"] == HOLDS
     assert verdict["PGD-40 accuracy rises with lambda (Fig. 6)"] == NOT_DISTINGUISHABLE
@@ -155,8 +181,10 @@ def test_every_reader_on_hand_made_tables(tmp_path):
     assert verdict["standard: the success rate stops rising after about two iterations (obs. 3)"] == DOES_NOT_HOLD
     assert verdict["arp more robust than madry training, PGD-40"] == HOLDS
     assert verdict["arp more robust than madry training, CW-40"] == NOT_DISTINGUISHABLE
+    assert verdict["arp more robust than standard training, PGD-40"] == NO_VERDICT
     assert verdict["flip + WebP q60 raises the worst-case grey-box accuracy"] == HOLDS
     assert verdict["ComDefend raises the worst-case grey-box accuracy"] == DOES_NOT_HOLD
+    assert verdict["1-bit raises the worst-case grey-box accuracy"] == NO_VERDICT
     paper = {c.claim: c.paper for c in found}
     assert paper["RAW + Guided Dropout above RAW, PGD-10 accuracy (Sec. 4.4 ablation)"] == "+0.94 points (SVHN)"
     assert paper["more consistent samples with AALP than with ALP (Table 4)"] == "94.91% -> 96.03% (MNIST)"
@@ -169,28 +197,31 @@ def test_readers_name_a_missing_table_and_a_missing_column(tmp_path):
     with pytest.raises(AadError, match=r"03_aalp_vs_alp.csv not found.*dvc repro"):
         claims.aalp_versus_alp(tmp_path)
     all_tables(tmp_path)
-    with pytest.raises(AadError, match="04_defense_uncertainty has no column"):
+    with pytest.raises(AadError, match="04_defense_differences has no rows for"):
         claims.arp_defense(tmp_path, ["PGD-1000"])
-    pd.read_csv(tmp_path / "05_verdicts.csv", index_col=0).drop(columns="no defense worst grey-box").to_csv(
-        tmp_path / "05_verdicts.csv")
+    pd.read_csv(tmp_path / "05_greybox_runs.csv", index_col=0).drop(columns="no defense worst grey-box").to_csv(
+        tmp_path / "05_greybox_runs.csv")
     with pytest.raises(AadError, match="rerun it"):
         claims.compression_defenses(tmp_path)
 
 
-def test_notebook_05s_verdict_table_carries_the_baseline_the_index_compares(tmp_path):
-    """The writer (sections.compression.study.verdicts) and the reader agree on the table."""
+def test_notebook_05s_runs_table_carries_the_baseline_the_index_compares(tmp_path):
+    """The writer (sections.compression.study.worst_case_differences) and the reader agree on the table:
+    three training runs per defense, each run's records on the same images."""
     from aad_lib import tables
     from aad_lib.sections.compression import study
 
-    n = 200
-    none = pd.DataFrame({"Clean": [1.0] * n, "A": [1.0] * 60 + [0.0] * 140})
-    strong = pd.DataFrame({"Clean": [1.0] * n, "A": [1.0] * 150 + [0.0] * 50})
-    same = pd.DataFrame({"Clean": [1.0] * n, "A": [1.0] * 62 + [0.0] * 138})
-    weak = pd.DataFrame({"Clean": [1.0] * n, "A": [0.0] * n})
-    records = {"no defense": none, "strong": strong, "same": same, "weak": weak}
-    tables.write_table(study.verdicts(records, records, ["A"]), tmp_path / "05_verdicts")
+    def runs(correct: list[int]) -> list[pd.DataFrame]:
+        return [pd.DataFrame({"Clean": [1.0] * 200, "A": [1.0] * k + [0.0] * (200 - k)}) for k in correct]
+
+    records = {"no defense": runs([58, 60, 62]), "strong": runs([148, 150, 152]), "same": runs([57, 62, 63]),
+               "weak": runs([0, 0, 1])}
+    tables.write_table(study.worst_case_differences(records, ["A"], n_boot=500), tmp_path / "05_greybox_runs")
     verdict = {c.claim.split(" raises")[0]: c.verdict for c in claims.compression_defenses(tmp_path)}
     assert verdict == {"strong": HOLDS, "same": NOT_DISTINGUISHABLE, "weak": DOES_NOT_HOLD}
+    records["strong"] = records["strong"][:1]  # one run of the defense: no verdict
+    tables.write_table(study.worst_case_differences(records, ["A"], n_boot=500), tmp_path / "05_greybox_runs")
+    assert {c.claim.split(" raises")[0]: c.verdict for c in claims.compression_defenses(tmp_path)}["strong"] == NO_VERDICT
 
 
 # ---------------------------------------------------------------- the index
@@ -410,7 +441,7 @@ def test_build_site_writes_every_page_and_a_failed_build_keeps_the_old_site(tmp_
     assert 'href="methods/demo.md"' in (site / "09_demo.html").read_text()  # the notebook's link, pointed inside
     results = (reports / "results.md").read_text()
     assert "1 trained classifier (training seeds 0), each evaluated on the first 10 test images" in results
-    assert (site / "figures" / "09_demo.png").read_bytes() == PNG and (site / "tables" / "05_verdicts.csv").is_file()
+    assert (site / "figures" / "09_demo.png").read_bytes() == PNG and (site / "tables" / "05_greybox_runs.csv").is_file()
     index = (site / "index.html").read_text()
     parsed = _Rows()
     parsed.feed(index)
@@ -423,8 +454,8 @@ def test_build_site_writes_every_page_and_a_failed_build_keeps_the_old_site(tmp_
     assert re.search(r'<a [^>]*href="index.html"[^>]*>Report index</a>', page)
     assert "12.5 s" in index and ": Answer (Fig. 9)</li>" in index  # its section (1) has no row: listed apart
 
-    (reports / "tables" / "05_verdicts.csv").unlink()
-    with pytest.raises(AadError, match="05_verdicts.csv not found"):
+    (reports / "tables" / "05_greybox_runs.csv").unlink()
+    with pytest.raises(AadError, match="05_greybox_runs.csv not found"):
         build_site(reports, reports / "site", profile="smoke", arp_columns=["PGD-40", "CW-40"], root=tmp_path)
     assert (site / "index.html").read_text() == index  # the old site stays whole
     assert (reports / "results.md").read_text() == results  # and so does its results section

@@ -104,8 +104,9 @@ def test_results_section_states_the_run_and_embeds_claims_and_tables(reports: Pa
     assert "2 claims: 1 holds, 0 does not hold, 1 not distinguishable" in text
     assert "| AALP | AALP \\| ALP | +0.78 | +0.8 [-0.3, +2.0] | **not distinguishable** | `03_aalp_vs_alp` |" in text
     assert "| AALP (ours) | 95.30 |" in text and "03_aalp_vs_alp.md" not in text  # only the tables that exist
-    assert ("**Compression defenses: worst case over the attacks, 95% Wilson intervals; classifier standard+flip seed 0, "
-            "test images 100, eps 0.1** (`reports/tables/05_verdicts.md`):") in text  # its protocol in its heading
+    assert ("**Compression defenses, one training run under both protocols: worst case over the attacks, 95% Wilson "
+            "intervals; classifier standard+flip seed 0, test images 100, eps 0.1** (`reports/tables/05_verdicts.md`):"
+            ) in text  # its protocol in its heading
     assert results_summary.results_markdown(reports, claims, "default") == text  # the same bytes every time
 
 

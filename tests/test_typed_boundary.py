@@ -51,11 +51,11 @@ def test_method_settings_keep_the_recipe_apart_from_the_settings():
 def test_run_groups_pairs_and_seeds():
     params = parse(config.resolve_profile("default", ROOT))
     run = params.run
-    assert run.pairs("attention") == [("arp", 0), ("arp-pgd", 0)]
+    assert run.pairs("attention") == [("arp", 0), ("arp", 1), ("arp", 2), ("arp-pgd", 0), ("arp-pgd", 1), ("arp-pgd", 2)]
     assert run.pairs("main")[:4] == [("standard", 0), ("standard", 1), ("standard", 2), ("madry", 0)]
     everything = run.pairs(None)
-    assert len(everything) == len(set(everything)) == 7 * 3 + 5 * 1 + 2 * 1
-    assert run.seeds_of("alp") == [0, 1, 2] and run.seeds_of("standard+flip") == [0] and run.seeds_of("nope") == []
+    assert len(everything) == len(set(everything)) == 7 * 3 + 5 * 3 + 2 * 3  # three training runs of every model
+    assert run.seeds_of("alp") == [0, 1, 2] and run.seeds_of("standard+flip") == [0, 1, 2] and run.seeds_of("nope") == []
     assert run.trained() == sorted(run.trained()) and "arp-pgd" in run.trained()
     with pytest.raises(AadError, match="Did you mean 'extra'"):
         run.pairs("extras")

@@ -16,15 +16,13 @@ from pathlib import Path
 import pandas as pd
 
 from ..validation import AadError
-from .verdict_rules import DOES_NOT_HOLD, HOLDS, from_difference, from_separation, from_test, parse_interval
+from ..run_bootstrap import INTERVAL
+from .verdict_rules import DOES_NOT_HOLD, HOLDS, NO_VERDICT, from_runs, from_test, parse_interval
 
 # The row labels the notebooks give AALP and ALP (the AALP paper's names for them, written by
 # notebook 03 into its Table 2 and Table 4 tables).
 AALP_LABEL = "AALP"
 ALP_LABEL = "Kannan ALP"
-# The ARP defense methods and the baselines notebook 04's defense table compares them with.
-ARP_METHODS = ("arp", "arp-pgd")
-ARP_BASELINES = ("madry", "standard")
 # The undefended row of notebook 05's tables.
 NO_DEFENSE = "no defense"
 
@@ -92,34 +90,64 @@ def _side(expected: int, higher: str = "above", lower: str = "below", same: str 
     return higher if expected > 0 else lower if expected < 0 else same
 
 
-def _difference_text(difference: float, low: float, high: float) -> str:
-    return f"{difference:+.1f} [{low:+.1f}, {high:+.1f}] points"
+# What a verdict on training methods is read from (aad_lib.run_bootstrap).
+RUNS_BASIS = "95% two-level bootstrap interval over training runs and test images"
+# A run whose tables predate the two-level intervals: its numbers are shown, no verdict is read.
+IMAGES_ONLY = "interval over test images only"
+PREDATES = ("this run's tables predate the intervals over training runs: no verdict (rerun the pipeline, "
+            "`dvc repro`, for one)")
+
+
+def _difference_text(difference: float, low: float, high: float, runs: tuple[int, int] | None = None) -> str:
+    """``+1.2 [-0.3, +2.6] points`` and, with ``runs`` (each arm's training runs), ``(3 vs 3 runs)``."""
+    text = f"{difference:+.1f} [{low:+.1f}, {high:+.1f}] points"
+    return text if runs is None else f"{text} ({runs[0]} vs {runs[1]} runs)"
+
+
+def _runs(row: pd.Series) -> tuple[int, int]:
+    """The training runs of a difference row's two arms, in the claim's order: ``seeds_a`` (the
+    method or defense the claim is about), then ``seeds_b`` (what it is compared with)."""
+    return int(_number(row["seeds_a"])), int(_number(row["seeds_b"]))
+
+
+def _difference_claim(work: str, claim: str, paper: str, row: pd.Series, expected: int, table: str) -> Claim:
+    """A claim read from a two-level bootstrap difference row (``difference``, ``ci_low``, ``ci_high``,
+    ``seeds_a``, ``seeds_b``, ``interval``): :func:`aad_lib.site.verdict_rules.from_runs`. A row
+    without the ``interval`` mark of :data:`aad_lib.run_bootstrap.INTERVAL` (written before the
+    two-level intervals: over test images only) gives no verdict."""
+    low, high, runs = _number(row["ci_low"]), _number(row["ci_high"]), _runs(row)
+    text = _difference_text(_number(row["difference"]), low, high, runs)
+    if row.get("interval") != INTERVAL:
+        return Claim(work, claim, paper, f"{text}, {IMAGES_ONLY}", NO_VERDICT, table, PREDATES)
+    return Claim(work, claim, paper, text, from_runs(low, high, expected, min(runs)), table, RUNS_BASIS)
+
+
+def _has(folder: str | Path, stem: str) -> bool:
+    return (Path(folder) / f"{stem}.csv").is_file()
 
 
 # ---------------------------------------------------------------- AALP (notebooks 02 and 03)
 
 def aalp_versus_alp(folder: str | Path) -> list[Claim]:
     """AALP paper, Table 2: AALP minus ALP per evaluated column (``03_aalp_vs_alp``: difference
-    and 95% paired bootstrap interval), against the paper's AALP and ALP rows of ``03_table2``.
+    and its 95% two-level bootstrap interval over runs and images), against the paper's AALP and ALP rows of ``03_table2``.
     The expected direction is the sign of the paper's difference; a column the paper does not
-    report follows its claim that AALP is the more robust."""
+    report follows its claim that AALP is the more robust. The interval covers training runs and
+    test images (:func:`aad_lib.site.verdict_rules.from_runs`)."""
     versus, table2 = read_table(folder, "03_aalp_vs_alp"), read_table(folder, "03_table2")
     first, second = f"{ALP_LABEL} (paper)", f"{AALP_LABEL} (paper)"
     claims = []
     for column, row in versus.iterrows():
         gap = _paper_gap(table2, first, second, str(column))
         expected = _expected_sign(gap)
-        low, high = _number(row["ci_low"]), _number(row["ci_high"])
-        claims.append(Claim(
-            "AALP", f"AALP {_side(expected)} ALP, {column} accuracy (Table 2)", _paper_points(gap),
-            _difference_text(_number(row["difference"]), low, high), from_difference(low, high, expected),
-            "03_aalp_vs_alp", "95% paired bootstrap interval over test images"))
+        claims.append(_difference_claim("AALP", f"AALP {_side(expected)} ALP, {column} accuracy (Table 2)",
+                                        _paper_points(gap), row, expected, "03_aalp_vs_alp"))
     return claims
 
 
 def guided_dropout_ablation(folder: str | Path) -> list[Claim]:
     """AALP paper, Sec. 4.4: each method with Guided Dropout minus without, per column
-    (``02_ablation_gd_differences``, paired bootstrap), against the paper's SVHN rows of
+    (``02_ablation_gd_differences``, two-level bootstrap over runs and images), against the paper's SVHN rows of
     ``02_ablation_gd``; a column the paper does not report follows its claim that Guided Dropout
     raises accuracy."""
     differences, ablation = read_table(folder, "02_ablation_gd_differences"), read_table(folder, "02_ablation_gd")
@@ -142,51 +170,68 @@ def guided_dropout_ablation(folder: str | Path) -> list[Claim]:
         column = str(row["column"])
         gap = _paper_gap(ablation, paper_row(without), paper_row(with_gd), column)
         expected = _expected_sign(gap)
-        low, high = _number(row["ci_low"]), _number(row["ci_high"])
-        claims.append(Claim(
+        claims.append(_difference_claim(
             "AALP", f"{with_gd} {_side(expected)} {without}, {column} accuracy (Sec. 4.4 ablation)",
-            _paper_points(gap) + (dataset(paper_row(with_gd)) if not math.isnan(gap) else ""),
-            _difference_text(_number(row["difference"]), low, high), from_difference(low, high, expected),
-            "02_ablation_gd_differences", "95% paired bootstrap interval over test images"))
+            _paper_points(gap) + (dataset(paper_row(with_gd)) if not math.isnan(gap) else ""), row, expected,
+            "02_ablation_gd_differences"))
     return claims
 
 
 def consistent_share(folder: str | Path) -> list[Claim]:
     """AALP paper, Table 4: the share of consistent test samples is higher with AALP than with ALP
-    (``03_table4_consistent``: the mean row and the paper's; ``..._uncertainty``: each share's
-    interval)."""
-    shares, spread = read_table(folder, "03_table4_consistent"), read_table(folder, "03_table4_consistent_uncertainty")
+    (``03_table4_consistent``: the mean row and the paper's; ``03_table4_consistent_difference``:
+    AALP minus ALP with its two-level bootstrap interval over runs and images; a run without that
+    table: each share's interval, no verdict)."""
+    if not _has(folder, "03_table4_consistent_difference") and _has(folder, "03_table4_consistent_uncertainty"):
+        shares, spread = read_table(folder, "03_table4_consistent"), read_table(folder, "03_table4_consistent_uncertainty")
+        ours = (f"ALP {_number(shares.loc['mean', ALP_LABEL]):.1f}% {parse_interval(spread.loc['mean', ALP_LABEL])} -> "
+                f"AALP {_number(shares.loc['mean', AALP_LABEL]):.1f}% {parse_interval(spread.loc['mean', AALP_LABEL])}")
+        return [Claim("AALP", "more consistent samples with AALP than with ALP (Table 4)", _table4_paper(shares), ours,
+                      NO_VERDICT, "03_table4_consistent", PREDATES)]
+    shares, difference = read_table(folder, "03_table4_consistent"), read_table(folder, "03_table4_consistent_difference")
     paper_row = next((str(r) for r in shares.index if str(r).startswith("paper")), "")
     gap = (_number(shares.loc[paper_row, AALP_LABEL]) - _number(shares.loc[paper_row, ALP_LABEL])
            if paper_row else math.nan)
     expected = _expected_sign(gap)
-    alp, aalp = parse_interval(spread.loc["mean", ALP_LABEL]), parse_interval(spread.loc["mean", AALP_LABEL])
-    ours = (f"ALP {_number(shares.loc['mean', ALP_LABEL]):.1f}% {alp} -> "
-            f"AALP {_number(shares.loc['mean', AALP_LABEL]):.1f}% {aalp}")
-    paper = (f"{_number(shares.loc[paper_row, ALP_LABEL]):.2f}% -> {_number(shares.loc[paper_row, AALP_LABEL]):.2f}% "
-             f"({paper_row.removeprefix('paper').strip(' ()')})" if paper_row else "not in the paper's table")
-    return [Claim("AALP", "more consistent samples with AALP than with ALP (Table 4)", paper, ours,
-                  from_separation(alp, aalp, expected), "03_table4_consistent", "the two shares' intervals")]
+    row = difference.iloc[0]
+    claim = _difference_claim("AALP", "more consistent samples with AALP than with ALP (Table 4)", "", row, expected,
+                              "03_table4_consistent_difference")
+    ours = (f"ALP {_number(shares.loc['mean', ALP_LABEL]):.1f}% -> AALP {_number(shares.loc['mean', AALP_LABEL]):.1f}%: "
+            f"{claim.ours}")
+    return [Claim(claim.work, claim.claim, _table4_paper(shares), ours, claim.verdict, claim.table, claim.basis)]
+
+
+def _table4_paper(shares: pd.DataFrame) -> str:
+    paper_row = next((str(r) for r in shares.index if str(r).startswith("paper")), "")
+    return (f"{_number(shares.loc[paper_row, ALP_LABEL]):.2f}% -> {_number(shares.loc[paper_row, AALP_LABEL]):.2f}% "
+            f"({paper_row.removeprefix('paper').strip(' ()')})" if paper_row else "not in the paper's table")
 
 
 def lambda_tradeoff(folder: str | Path) -> list[Claim]:
     """AALP paper, Fig. 6: with more lambda, robust accuracy rises and clean accuracy falls; the
-    smallest against the largest lambda of ``03_lambda_sweep`` (mean and interval per column)."""
-    sweep = read_table(folder, "03_lambda_sweep")
-    if len(sweep) < 2:
-        return []
-    low, high = sweep.index.min(), sweep.index.max()
-    columns = [c.removesuffix(": mean") for c in sweep.columns if c.endswith(": mean")]
+    largest minus the smallest lambda per column (``03_lambda_differences``: two-level bootstrap
+    over each lambda's runs and the test images; a run without that table: the smallest and the
+    largest lambda's intervals of ``03_lambda_sweep``, no verdict)."""
+    if not _has(folder, "03_lambda_differences") and _has(folder, "03_lambda_sweep"):
+        sweep = read_table(folder, "03_lambda_sweep")
+        low, high = sweep.index.min(), sweep.index.max()
+        claims = []
+        for column in [c.removesuffix(": mean") for c in sweep.columns if c.endswith(": mean")] if len(sweep) > 1 else []:
+            expected = -1 if column == "Clean" else 1
+            ours = (f"lambda {low:g}: {_number(sweep.loc[low, f'{column}: mean']):.1f}% "
+                    f"{parse_interval(sweep.loc[low, f'{column}: uncertainty'])} -> lambda {high:g}: "
+                    f"{_number(sweep.loc[high, f'{column}: mean']):.1f}% {parse_interval(sweep.loc[high, f'{column}: uncertainty'])}")
+            claims.append(Claim("AALP", f"{column} accuracy {_side(expected, 'rises', 'falls')} with lambda (Fig. 6)",
+                                _side(expected, "rises", "falls"), ours, NO_VERDICT, "03_lambda_sweep", PREDATES))
+        return claims
+    differences = read_table(folder, "03_lambda_differences")
     claims = []
-    for column in columns:
+    for column, row in differences.iterrows():
         expected = -1 if column == "Clean" else 1
-        first = parse_interval(sweep.loc[low, f"{column}: uncertainty"])
-        last = parse_interval(sweep.loc[high, f"{column}: uncertainty"])
-        ours = (f"lambda {low:g}: {_number(sweep.loc[low, f'{column}: mean']):.1f}% {first} -> "
-                f"lambda {high:g}: {_number(sweep.loc[high, f'{column}: mean']):.1f}% {last}")
-        claims.append(Claim("AALP", f"{column} accuracy {_side(expected, 'rises', 'falls')} with lambda (Fig. 6)",
-                            _side(expected, "rises", "falls"), ours, from_separation(first, last, expected),
-                            "03_lambda_sweep", "intervals at the smallest and the largest lambda"))
+        claim = _difference_claim("AALP", f"{column} accuracy {_side(expected, 'rises', 'falls')} with lambda (Fig. 6)",
+                                  _side(expected, "rises", "falls"), row, expected, "03_lambda_differences")
+        ours = f"lambda {_number(row['lambda high']):g} minus lambda {_number(row['lambda low']):g}: {claim.ours}"
+        claims.append(Claim(claim.work, claim.claim, claim.paper, ours, claim.verdict, claim.table, claim.basis))
     return claims
 
 
@@ -243,20 +288,29 @@ def arp_observations(folder: str | Path) -> list[Claim]:
 def arp_defense(folder: str | Path, columns: list[str]) -> list[Claim]:
     """ARP paper, the defense: each ARP model more robust than each baseline (Madry, standard) under
     ``columns`` (the evaluation's PGD and CW columns, ``attention.pgd_column`` and ``cw_column``),
-    from ``04_defense`` (mean over seeds) and ``04_defense_uncertainty`` (each cell's interval)."""
-    table, spread = read_table(folder, "04_defense"), read_table(folder, "04_defense_uncertainty")
-    missing = [c for c in columns if c not in spread.columns]
+    from ``04_defense_differences`` (the ARP method minus the baseline, two-level bootstrap over
+    training runs and test images; a run without that table: ``04_defense`` and its uncertainty, no
+    verdict)."""
+    if not _has(folder, "04_defense_differences") and _has(folder, "04_defense_uncertainty"):
+        table, spread = read_table(folder, "04_defense"), read_table(folder, "04_defense_uncertainty")
+        return [Claim("ARP", f"{arp} more robust than {base} training, {column}", "higher accuracy",
+                      f"{base} {_number(table.loc[base, column]):.1f}% {parse_interval(spread.loc[base, column])} -> "
+                      f"{arp} {_number(table.loc[arp, column]):.1f}% {parse_interval(spread.loc[arp, column])}",
+                      NO_VERDICT, "04_defense", PREDATES)
+                for arp in ("arp", "arp-pgd") if arp in table.index
+                for base in ("madry", "standard") if base in table.index for column in columns if column in spread.columns]
+    differences = read_table(folder, "04_defense_differences")
+    missing = [c for c in columns if c not in set(differences["column"])] if len(differences) else []
     if missing:
-        raise AadError(f"04_defense_uncertainty has no column {missing} (its columns: {list(spread.columns)}).")
+        raise AadError(f"04_defense_differences has no rows for {missing} (its columns: "
+                       f"{sorted(set(differences['column']))}).")
     claims = []
-    for arp in [m for m in ARP_METHODS if m in table.index]:
-        for base in [m for m in ARP_BASELINES if m in table.index]:
-            for column in columns:
-                first, second = parse_interval(spread.loc[base, column]), parse_interval(spread.loc[arp, column])
-                ours = (f"{base} {_number(table.loc[base, column]):.1f}% {first} -> "
-                        f"{arp} {_number(table.loc[arp, column]):.1f}% {second}")
-                claims.append(Claim("ARP", f"{arp} more robust than {base} training, {column}", "higher accuracy", ours,
-                                    from_separation(first, second, 1), "04_defense", "the two accuracies' intervals"))
+    for pair, row in differences.iterrows():
+        if row["column"] not in columns:
+            continue
+        arp, _, base = str(pair).partition(" - ")
+        claims.append(_difference_claim("ARP", f"{arp} more robust than {base} training, {row['column']}",
+                                        "higher accuracy", row, 1, "04_defense_differences"))
     return claims
 
 
@@ -265,19 +319,26 @@ def arp_defense(folder: str | Path, columns: list[str]) -> list[Claim]:
 def compression_defenses(folder: str | Path) -> list[Claim]:
     """WebP + flip (Yin et al.), ComDefend (Jia et al.) and the classic transformations: each
     defense raises the worst-case grey-box accuracy (the papers' protocol) above the undefended
-    classifier's (``05_verdicts``: both 95% Wilson intervals); the adaptive verdict stays in the
-    notebook."""
-    table = read_table(folder, "05_verdicts")
+    classifier's (``05_greybox_runs``: the defense minus no defense over the training runs of the
+    classifier and the purifiers, two-level bootstrap over runs and images; a run without that
+    table: ``05_verdicts``' one run, no verdict); the adaptive verdict stays in the notebook."""
+    if not _has(folder, "05_greybox_runs") and _has(folder, "05_verdicts"):
+        one = read_table(folder, "05_verdicts")
+        return [Claim("compression", f"{defense} raises the worst-case grey-box accuracy", "higher than without defense",
+                      f"{NO_DEFENSE} {row[f'{NO_DEFENSE} worst grey-box']} -> {defense} {row['worst grey-box']}",
+                      NO_VERDICT, "05_verdicts", PREDATES) for defense, row in one.iterrows()]
+    table = read_table(folder, "05_greybox_runs")
     baseline = f"{NO_DEFENSE} worst grey-box"
     if len(table) and baseline not in table.columns:
-        raise AadError(f"05_verdicts has no {baseline!r} column (written by an older notebook 05): rerun it "
+        raise AadError(f"05_greybox_runs has no {baseline!r} column (written by an older notebook 05): rerun it "
                        "with `dvc repro`.")
     claims = []
     for defense, row in table.iterrows():
-        first, second = parse_interval(row[baseline]), parse_interval(row["worst grey-box"])
-        claims.append(Claim("compression", f"{defense} raises the worst-case grey-box accuracy",
-                            "higher than without defense", f"{NO_DEFENSE} {row[baseline]} -> {defense} {row['worst grey-box']}",
-                            from_separation(first, second, 1), "05_verdicts", "the two worst cases' Wilson intervals"))
+        claim = _difference_claim("compression", f"{defense} raises the worst-case grey-box accuracy",
+                                  "higher than without defense", row, 1, "05_greybox_runs")
+        ours = (f"{NO_DEFENSE} {_number(row[baseline]):.1f}% -> {defense} {_number(row['worst grey-box']):.1f}%: "
+                f"{claim.ours}")
+        claims.append(Claim(claim.work, claim.claim, claim.paper, ours, claim.verdict, claim.table, claim.basis))
     return claims
 
 

@@ -28,13 +28,16 @@ END = "<!-- results:end -->"
 # (table stem, heading): the tables the README shows, in the notebooks' order.
 SECTION_TABLES = (
     ("03_table2", "Table 2 (AALP paper): accuracy %, mean over the training seeds, the paper's rows beside ours"),
-    ("03_aalp_vs_alp", "AALP - ALP, paired bootstrap over the test images (points)"),
-    ("02_ablation_gd_differences", "Guided Dropout ablation: with - without, paired bootstrap (points)"),
+    ("03_aalp_vs_alp", "AALP - ALP, two-level bootstrap over training runs and test images (points)"),
+    ("02_ablation_gd_differences", "Guided Dropout ablation: with - without, two-level bootstrap over runs and images (points)"),
     ("04_defense", "ARP defense: accuracy %, mean over seeds; AutoAttack on the first images of seed 0"),
-    ("05_verdicts", "Compression defenses: worst case over the attacks, 95% Wilson intervals"),
+    ("05_greybox_runs", "Compression defenses, grey-box: worst case over the attacks, defense - no defense over the "
+                        "training runs (two-level bootstrap, points)"),
+    ("05_verdicts", "Compression defenses, one training run under both protocols: worst case over the attacks, "
+                    "95% Wilson intervals"),
 )
 # A table whose protocol another table states (``value`` per fact): the facts go into its heading.
-PROTOCOLS = {"05_verdicts": "05_protocol"}
+PROTOCOLS = {"05_greybox_runs": "05_protocol", "05_verdicts": "05_protocol"}
 
 
 def _markdown_cell(text: object) -> str:

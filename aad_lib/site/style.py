@@ -1,12 +1,12 @@
 """The site's own stylesheet (plain CSS, small, inlined in every page): readable
-tables, the three verdicts in colour and in words, and the navigation bar of the notebook pages."""
+tables, the four verdicts in colour and in words, and the navigation bar of the notebook pages."""
 
-VERDICT_CLASS = {"holds": "v-holds", "does not hold": "v-fails", "not distinguishable": "v-open"}
+VERDICT_CLASS = {"holds": "v-holds", "does not hold": "v-fails", "not distinguishable": "v-open", "no verdict": "v-none"}
 
 CSS = """
 :root { --ink: #1f2328; --muted: #59636e; --line: #d1d9e0; --band: #f6f8fa; --link: #0550ae;
         --holds: #1a7f37; --holds-bg: #dafbe1; --fails: #cf222e; --fails-bg: #ffebe9;
-        --open: #7d4e00; --open-bg: #fff8c5; }
+        --open: #7d4e00; --open-bg: #fff8c5; --none: #59636e; --none-bg: #eaeef2; }
 .aad-index { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
              color: var(--ink); line-height: 1.5; margin: 0; }
 .aad-index header, .aad-index main { max-width: 1200px; margin: 0 auto; padding: 0 1.5rem; }
@@ -25,6 +25,7 @@ CSS = """
 .aad-index .v-holds { color: var(--holds); background: var(--holds-bg); }
 .aad-index .v-fails { color: var(--fails); background: var(--fails-bg); }
 .aad-index .v-open { color: var(--open); background: var(--open-bg); }
+.aad-index .v-none { color: var(--none); background: var(--none-bg); }
 .aad-index .counts span { padding: .1rem .45rem; border-radius: .3rem; margin-right: .4rem; font-weight: 600; }
 .aad-index .basis { color: var(--muted); font-size: .85rem; }
 .aad-index dl { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; }

@@ -1,9 +1,16 @@
-"""How the report reads a claim's verdict from a table's numbers, in one of three words: the claim
-*holds* (the evidence lies on the paper's side), *does not hold* (it lies on the other side), or the
-run cannot tell (*not distinguishable*: the interval or the test leaves both sides open).
+"""How the report reads a claim's verdict from a table's numbers, in one of four words: the claim
+*holds* (the evidence lies on the paper's side), *does not hold* (it lies on the other side), the
+runs cannot tell (*not distinguishable*: the interval or the test leaves both sides open), or there
+is *no verdict*: a claim about a training method or a trained defense whose evidence does not cover
+training runs, because an arm has fewer than :data:`aad_lib.run_bootstrap.MIN_RUNS` runs (one
+network is one draw of the method, and another host or device draws another) or because its
+interval covers test images only (tables written before the two-level intervals).
 
-Three kinds of evidence, one rule each:
+Four kinds of evidence, one rule each:
 
+- :func:`from_runs`: a difference between training methods with its 95% two-level bootstrap interval
+  (training runs, then test images: :func:`aad_lib.run_bootstrap.two_level_difference`) and the runs
+  per arm: *no verdict* below the minimum, else :func:`from_difference`;
 - :func:`from_difference`: a difference with its 95% interval (a paired bootstrap);
 - :func:`from_separation`: two quantities each with its own interval (Wilson, or the seeds' range):
   a side is taken only when the two intervals do not overlap, a conservative reading;
@@ -16,13 +23,15 @@ import math
 import re
 from dataclasses import dataclass
 
+from ..run_bootstrap import MIN_RUNS
 from ..validation import AadError
 from ..verdicts import ALPHA
 
 HOLDS = "holds"
 DOES_NOT_HOLD = "does not hold"
 NOT_DISTINGUISHABLE = "not distinguishable"
-VERDICTS = (HOLDS, DOES_NOT_HOLD, NOT_DISTINGUISHABLE)
+NO_VERDICT = "no verdict"
+VERDICTS = (HOLDS, DOES_NOT_HOLD, NOT_DISTINGUISHABLE, NO_VERDICT)
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+|nan)"
 # "[0.6, 7.0]", "76.0 [66.8, 83.3]" (a Wilson interval, with or without the estimate before it)
@@ -78,6 +87,17 @@ def from_difference(low: float, high: float, expected: int) -> str:
     if side == 0:
         return NOT_DISTINGUISHABLE
     return HOLDS if side == expected else DOES_NOT_HOLD
+
+
+def from_runs(low: float, high: float, expected: int, runs: int) -> str:
+    """A difference between training methods from its 95% two-level bootstrap interval [``low``,
+    ``high``] (:func:`aad_lib.run_bootstrap.two_level_difference`) and ``runs``, the fewer training
+    runs of its two arms: *no verdict* below :data:`aad_lib.run_bootstrap.MIN_RUNS` (whatever the
+    interval says: it cannot cover the runs' spread), else :func:`from_difference`."""
+    _check_expected(expected)
+    if runs < MIN_RUNS:
+        return NO_VERDICT
+    return from_difference(low, high, expected)
 
 
 def from_separation(first: Interval, second: Interval, expected: int) -> str:

@@ -24,6 +24,7 @@ from torch import nn
 from ...attacks import pgd
 from ...evaluation import EvalConfig, evaluate
 from ...losses import pair_distances, true_class_confidence
+from ...run_bootstrap import records_difference
 from ...runtime import generator
 from ...validation import AadError, check_images, check_labels, choose
 
@@ -112,31 +113,18 @@ def consistent_share(records: pd.DataFrame, attack: str = "PGD-40") -> float:
 
 def paired_difference(a: list[pd.DataFrame], b: list[pd.DataFrame], column: str, n_boot: int = 2000,
                       seed: int = 0) -> dict[str, float]:
-    """Accuracy of method ``a`` minus method ``b`` on ``column``, in points, each averaged over its
-    seeds' records on the same test samples, with a 95% bootstrap interval over test samples
-    (paired: the same resampled samples for both) and the two-sided bootstrap p-value of
-    "no difference". The interval covers test-sample noise given these seeds, not seed noise:
-    read it beside the seeds' spread."""
+    """Accuracy of method ``a`` minus method ``b`` on ``column``, in points (each averaged over its
+    seeds' records on the same test samples), with the 95% two-level bootstrap interval over training
+    runs and test samples (:func:`aad_lib.run_bootstrap.two_level_difference`: each method's seeds
+    drawn with replacement, then the test samples, paired: the same draw for every run) and its
+    two-sided bootstrap p-value of "no difference" (:meth:`aad_lib.run_bootstrap.RunDifference.as_row`).
+    ``seeds_a`` and ``seeds_b`` say how many runs each arm had: with fewer than :data:`aad_lib.run_bootstrap.MIN_RUNS` the interval cannot cover
+    the runs' spread, and no verdict is read from it."""
     if not a or not b:
         raise AadError("paired_difference needs at least one records table per method.")
-    per_a = _per_sample_mean(a, column)
-    per_b = _per_sample_mean(b, column)
-    if not per_a.index.equals(per_b.index):
-        raise AadError("the two methods were evaluated on different test samples; evaluate both with the same settings.")
-    d = (per_a - per_b).to_numpy()
-    rng = np.random.default_rng(seed)
-    boot = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1)
-    lo, hi = np.quantile(boot, [0.025, 0.975])
-    centred = boot - boot.mean()
-    p = float(np.mean(np.abs(centred) >= abs(d.mean()))) if d.std() > 0 else float(d.mean() == 0)
-    return {"difference": 100 * float(d.mean()), "ci_low": 100 * float(lo), "ci_high": 100 * float(hi),
-            "p_value": p, "n": len(d), "seeds_a": len(a), "seeds_b": len(b)}
-
-
-def _per_sample_mean(records: list[pd.DataFrame], column: str) -> pd.Series:
-    for r in records:
-        _need(r, column)
-    return pd.concat([r.set_index("index")[column].astype(float) for r in records], axis=1).mean(axis=1)
+    for records in (*a, *b):
+        _need(records, column)
+    return records_difference(a, b, column, n_boot, seed).as_row()
 
 
 def _need(records: pd.DataFrame, attack: str) -> None:

@@ -7,9 +7,11 @@ import pandas as pd
 
 from ...params import Params
 from ...results import read_records, read_summaries
+from ...run_bootstrap import records_difference
 from ...tables import flatten_columns, seed_accuracies, seed_cells, seeds_uncertainty
+from ...validation import AadError
 from . import references
-from .analysis import paired_difference
+from .analysis import CONSISTENT, paired_difference, sample_sets
 
 
 def with_paper(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
@@ -92,3 +94,33 @@ def versus_table(params: Params, method: str, baseline: str, columns: list[str],
                      f"{labels[1]} per seed": [round(v, 1) for v in seed_accuracies(params, baseline, column)],
                      f"{labels[0]} per seed": [round(v, 1) for v in seed_accuracies(params, method, column)]})
     return pd.DataFrame(rows).set_index("column")
+
+
+def lambda_differences(params: Params, sweep: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Fig. 6's trade-off as differences: per column, the accuracy at the largest lambda of
+    :func:`lambda_sweep` minus that at the smallest (points, :func:`paired_differences`: the 95%
+    two-level bootstrap over each lambda's training runs and the test images), one row per column
+    with both lambdas beside."""
+    methods = sweep.groupby("lambda")["method"].unique()
+    if any(len(m) != 1 for m in methods):
+        raise AadError(f"each lambda of the sweep must come from one method, found {dict(methods)}.")
+    low, high = methods.index.min(), methods.index.max()
+    table = paired_differences(params, [(methods[low][0], methods[high][0])], columns).set_index("column")
+    table.insert(0, "lambda high", high)
+    table.insert(0, "lambda low", low)
+    return table.drop(columns="pair")
+
+
+def consistent_difference(first: dict[int, pd.DataFrame], second: dict[int, pd.DataFrame], attack: str,
+                          n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Table 4 as a difference: the share of consistent test samples (clean and ``attack`` both
+    correct, :func:`~aad_lib.sections.aalp.analysis.sample_sets`) of ``second``'s runs minus
+    ``first``'s (per seed, the records of :func:`~aad_lib.sections.aalp.records.paper_records`), in
+    points, with the 95% two-level bootstrap interval over training runs and test samples. One row
+    (``difference``, ``ci_low``, ``ci_high``, ``p_value``, ``n``, ``seeds_a`` = second's runs,
+    ``seeds_b`` = first's)."""
+    def marked(runs: dict[int, pd.DataFrame]) -> list[pd.DataFrame]:
+        return [r.assign(consistent=(sample_sets(r, attack) == CONSISTENT).astype(float)) for r in runs.values()]
+
+    found = records_difference(marked(second), marked(first), "consistent", n_boot, seed)
+    return pd.DataFrame([found.as_row()], index=pd.Index([attack], name="column"))

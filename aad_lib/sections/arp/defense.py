@@ -1,6 +1,7 @@
 """The ARP defense table: each defense method (ARP, ARP on PGD, and the baselines) under the
 least-likely attacks, the attention-deviation attack and the evaluation's PGD and CW columns,
-averaged over its seeds, with the integrity audit beside every row."""
+averaged over its seeds, with the integrity audit beside every row; and each ARP method minus each
+baseline over their training runs."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from torch import nn
 
 from ... import audits, results, tables
 from ...params import Params
+from ...run_bootstrap import records_difference
 from . import study
 
 
@@ -54,9 +56,18 @@ def defense_table(params: Params, load_model: Callable[[str, int], nn.Module], x
     return DefenseTable(table, spreads, checked, columns)
 
 
-def gaps(table: pd.DataFrame, columns: list[str]) -> dict[tuple[str, str], dict[str, float]]:
-    """(ARP method, baseline) -> column -> accuracy difference in points, for every ARP method and
-    baseline (Madry, standard) the table holds."""
-    return {(arp, base): {c: table.loc[arp, c] - table.loc[base, c] for c in columns}
-            for arp in [m for m in ("arp", "arp-pgd") if m in table.index]
-            for base in [m for m in ("madry", "standard") if m in table.index]}
+def differences(params: Params, columns: list[str]) -> pd.DataFrame:
+    """Each ARP method minus each baseline (Madry, standard) of ``attention.defense_methods`` under
+    ``columns`` (the evaluation's PGD and CW columns), in points, from the evaluation records of all
+    their seeds: the 95% two-level bootstrap interval over training runs and test images
+    (:func:`aad_lib.run_bootstrap.records_difference`, ``analysis.bootstrap`` draws, the params'
+    seed). One row per (pair, column): ``pair`` reads ``<arp> - <baseline>``."""
+    methods = list(params.attention.defense_methods)
+    records = {m: list(results.read_records(params, m).values()) for m in methods}
+    rows = []
+    for arp in [m for m in ("arp", "arp-pgd") if m in methods and records[m]]:
+        for base in [m for m in ("madry", "standard") if m in methods and records[m]]:
+            for column in columns:
+                found = records_difference(records[arp], records[base], column, params.analysis.bootstrap, params.seed)
+                rows.append({"pair": f"{arp} - {base}", "column": column, **found.as_row()})
+    return pd.DataFrame(rows).set_index("pair") if rows else pd.DataFrame()

@@ -16,12 +16,14 @@ from ...training import TrainConfig, checkpoint, train
 from ...validation import AadError, choose
 
 
-def purifier_dir(params: Params, variant: str) -> Path:
-    return Path("models") / f"comdefend-{variant}" / f"seed{params.compression.comdefend.seed}"
+def purifier_dir(params: Params, variant: str, seed: int) -> Path:
+    """``models/comdefend-<variant>/seed<seed>``: the checkpoints of one training run."""
+    return Path("models") / f"comdefend-{variant}" / f"seed{seed}"
 
 
-def purifier_log_path(params: Params, variant: str) -> Path:
-    return params.reports.path / "train" / f"comdefend-{variant}-seed{params.compression.comdefend.seed}.csv"
+def purifier_log_path(params: Params, variant: str, seed: int) -> Path:
+    """``<reports>/train/comdefend-<variant>-seed<seed>.csv``: that run's training log."""
+    return params.reports.path / "train" / f"comdefend-{variant}-seed{seed}.csv"
 
 
 def purifier_spec(params: Params, variant: str) -> dict[str, Any]:
@@ -33,33 +35,35 @@ def purifier_spec(params: Params, variant: str) -> dict[str, Any]:
             "residual_width": c.residual_width, "levels": c.levels, "depth": c.depth}
 
 
-def purifier_config(params: Params) -> TrainConfig:
-    """ComDefend's training run (the authors' recipe: Adam, batch 20, lambda 1e-4) on the training loop."""
+def purifier_config(params: Params, seed: int) -> TrainConfig:
+    """ComDefend's training run with ``seed`` (the authors' recipe: Adam, batch 20, lambda 1e-4) on the
+    training loop."""
     c = params.compression.comdefend
     return TrainConfig(method="comdefend", epochs=c.epochs, batch_size=c.batch_size, lr=c.lr,
-                       optimizer="adam", options={"comdefend_lambda": c.code_weight}, seed=c.seed,
+                       optimizer="adam", options={"comdefend_lambda": c.code_weight}, seed=seed,
                        monitor_samples=c.monitor_samples)
 
 
-def train_purifier(params: Params, variant: str, resume: bool = True) -> Path:
-    """Train ComDefend ``variant`` on the clean training images into ``models/comdefend-<variant>/seed<s>/``
-    (epoch checkpoints, resume, log under reports/train/ as for the classifiers)."""
-    cfg = purifier_config(params)
+def train_purifier(params: Params, variant: str, seed: int, resume: bool = True) -> Path:
+    """Train ComDefend ``variant`` with ``seed`` on the clean training images into
+    ``models/comdefend-<variant>/seed<seed>/`` (epoch checkpoints, resume, log under reports/train/ as
+    for the classifiers)."""
+    cfg = purifier_config(params, seed)
     spec = purifier_spec(params, variant)
     seed_everything(cfg.seed)
     model = ComDefend(**spec)
-    out = purifier_dir(params, variant)
+    out = purifier_dir(params, variant, seed)
     train(model, load_split(params, "train"), cfg, out, model_spec={"purifier": "comdefend", **spec},
           test_set=load_split(params, "test"), device=pick_device(params.device), progress=params.progress,
-          resume=resume, log_path=purifier_log_path(params, variant))
+          resume=resume, log_path=purifier_log_path(params, variant, seed))
     return out
 
 
-def load_purifier(params: Params, variant: str, device: torch.device | str = "cpu") -> ComDefend:
-    """The trained ComDefend ``variant`` (checksum verified), eval mode."""
-    path = purifier_dir(params, variant) / "model.pt"
+def load_purifier(params: Params, variant: str, seed: int, device: torch.device | str = "cpu") -> ComDefend:
+    """The trained ComDefend ``variant`` of training run ``seed`` (checksum verified), eval mode."""
+    path = purifier_dir(params, variant, seed) / "model.pt"
     if not path.exists():
-        raise AadError(f"{path} not found; train it with `aad train-purifier --variant {variant}` "
+        raise AadError(f"{path} not found; train it with `aad train-purifier --variant {variant} --seed {seed}` "
                        f"(or `dvc repro train_comdefend`).")
     payload, meta = checkpoint.load(path)
     spec = {k: v for k, v in (meta.get("model_spec") or {}).items() if k != "purifier"}

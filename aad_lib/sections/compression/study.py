@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -34,6 +35,7 @@ from ...crosscheck import robust_under_all
 from ...intervals import wilson_interval
 from ...integrity import Flag, audit, transfer_beats_whitebox, zero_or_nonfinite_gradients
 from ...params import Params
+from ...run_bootstrap import two_level_difference
 from ...runtime import derive_seed, generator
 from ...validation import AadError, check_count
 from ...defenses.adaptive import Defense, adaptive, deployed, eot_samples, is_random, label
@@ -248,6 +250,49 @@ def verdicts(grey: dict[str, pd.DataFrame], adapt: dict[str, pd.DataFrame], colu
     return pd.DataFrame(rows).T
 
 
+def greybox_runs(runs: list[tuple[nn.Module, dict[str, ComDefend]]], params: Params, x: torch.Tensor,
+                 y: torch.Tensor, s: CompressionAttacks, draws: int = 1, seed: int = 0,
+                 progress: Callable[[str], None] | None = None) -> dict[str, list[pd.DataFrame]]:
+    """The grey-box protocol once per training run: run r is a classifier and the ComDefend purifiers
+    trained with its seed (``runs``: (classifier, variant -> purifier) per run), every defense of
+    :func:`defense_suite`, the same images and attack seed. Returns label -> the per-image records
+    of :func:`greybox_records`, one table per run (a random defense's cells: the share of ``draws``
+    noise draws, so its test-time noise is inside every image's value)."""
+    found: dict[str, list[pd.DataFrame]] = {}
+    for r, (classifier, purifiers) in enumerate(runs):
+        if progress:
+            progress(f"grey-box, training run {r + 1} of {len(runs)}")
+        records, _ = greybox_records(classifier, x, y, defense_suite(params, purifiers), s, draws, seed)
+        for name, table in records.items():
+            found.setdefault(name, []).append(table)
+    return found
+
+
+def worst_case_differences(runs: dict[str, list[pd.DataFrame]], columns: list[str], baseline: str = "no defense",
+                           n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Per defense, its worst-case accuracy over ``columns`` minus the undefended classifier's (points),
+    from :func:`greybox_runs`' records: mean over runs, and the 95% two-level bootstrap interval over
+    training runs and images (:func:`aad_lib.run_bootstrap.two_level_difference`; run r of the
+    defense is paired with run r of the baseline only through the shared images). Columns: both
+    worst cases, ``difference``, ``ci_low``, ``ci_high``, ``p_value``, ``n``, ``seeds_a`` (the
+    defense's runs), ``seeds_b`` (the baseline's)."""
+    if baseline not in runs:
+        raise AadError(f"the baseline {baseline!r} is not among the defenses {list(runs)}.")
+
+    def matrix(name: str) -> np.ndarray:
+        return np.stack([worst_case(r, columns).to_numpy(dtype=float) for r in runs[name]])
+
+    base = matrix(baseline)
+    rows = {}
+    for name in runs:
+        if name == baseline:
+            continue
+        found = two_level_difference(matrix(name), base, n_boot, seed).scaled(100)
+        rows[name] = {"worst grey-box": 100 * matrix(name).mean(), f"{baseline} worst grey-box": 100 * base.mean(),
+                      **found.as_row()}
+    return pd.DataFrame(rows).T
+
+
 def audit_defenses(model: nn.Module, x: torch.Tensor, y: torch.Tensor, defenses: dict[str, Defense],
                    adapt: dict[str, pd.DataFrame], grey: dict[str, pd.DataFrame], s: CompressionAttacks, *,
                    checks_steps: int = 10, autoattack_steps: int = 100, seed: int = 0, targeted: bool = False
@@ -369,4 +414,5 @@ def purifier_table(logs: dict[str, pd.DataFrame], purifiers: dict[str, ComDefend
 
 __all__ = ["CompressionAttacks", "defense_suite", "attack", "correct", "robust", "greybox_records",
            "adaptive_records", "accuracy_table", "uncertainty_table", "worst_case", "side_by_side", "verdicts",
+           "greybox_runs", "worst_case_differences",
            "audit_defenses", "deepfool_norms", "quality_row", "quality_sweep", "flip_attention", "code_stability", "purifier_table"]
