@@ -46,6 +46,15 @@ def test_smoke_pipeline_builds_every_report(smoke_project):
     assert sweep.filter(like=": uncertainty").notna().all().all() and len(sweep.filter(like=": uncertainty").columns) >= 2
     consistent = pd.read_csv(root / "reports" / "tables" / "03_table4_consistent_uncertainty.csv", index_col=0)
     assert consistent.loc["mean"].str.contains("seeds|\\[").all()
+    # the differences every claim on a training method is read from: two-level intervals, runs counted
+    from aad_lib.run_bootstrap import INTERVAL
+    for stem in ("02_ablation_gd_differences", "03_aalp_vs_alp", "03_lambda_differences", "03_table4_consistent_difference",
+                 "04_defense_differences", "05_greybox_runs"):
+        differences = pd.read_csv(root / "reports" / "tables" / f"{stem}.csv")
+        assert len(differences) and set(differences["interval"]) == {INTERVAL}, stem
+        assert (differences["ci_low"] <= differences["difference"] + 1e-9).all(), stem
+        assert (differences["difference"] <= differences["ci_high"] + 1e-9).all(), stem
+        assert differences["seeds_a"].min() >= 1 and differences["seeds_b"].min() >= 1, stem
     for stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].values():
         for entry in stage.get("plots", []):
             path = next(iter(entry)) if isinstance(entry, dict) else entry

@@ -400,6 +400,40 @@ def code_stability(purifier: ComDefend, x: torch.Tensor, draws: int = 8, seed: i
     return float(torch.stack([(b != bits[0]).float().mean() for b in bits[1:]]).mean())
 
 
+def code_margins(classifier: nn.Module, purifier: ComDefend, x: torch.Tensor, y: torch.Tensor, x_adv: torch.Tensor,
+                 draws: int = 1, seed: int = 0, sigmas: tuple[float, ...] = (0.0, 20.0)) -> dict[str, float]:
+    """How close ComDefend's code sits to its threshold, and what that does to grey-box images
+    ``x_adv`` (made on ``classifier``): the share of code logits within 1 and 3 of the threshold
+    on ``x`` (what test noise of std ~1 or a small input change flips) and within 1 on ``x_adv``;
+    the share of code bits the perturbation flips (same noise draw); how much of the perturbation
+    survives purification, ``|purify(x_adv) - purify(x)|`` over ``|x_adv - x|`` (L2, mean over
+    images; above 1 the purifier amplifies it); and the grey-box accuracy (percent, ``draws`` noise
+    draws) with the trained ``test_sigma`` and with each of ``sigmas`` (the same networks)."""
+    with torch.no_grad():
+        code, code_adv = purifier.encode(x), purifier.encode(x_adv)
+        bits = purifier.binarize(code, False, generator(derive_seed(seed, "bits"), x.device))
+        bits_adv = purifier.binarize(code_adv, False, generator(derive_seed(seed, "bits"), x.device))
+        out = purifier.purify(x, generator(derive_seed(seed, "purify"), x.device))
+        out_adv = purifier.purify(x_adv, generator(derive_seed(seed, "purify"), x.device))
+    size = (x_adv - x).flatten(1).norm(dim=1).clamp_min(1e-12)
+    row = {"code logits within 1 of the threshold": float((code.abs() < 1).float().mean()),
+           "within 3": float((code.abs() < 3).float().mean()),
+           "within 1, adversarial images": float((code_adv.abs() < 1).float().mean()),
+           "bits the attack flips": float((bits != bits_adv).float().mean()),
+           "perturbation after / before purification": float(((out_adv - out).flatten(1).norm(dim=1) / size).mean())}
+    trained = purifier.test_sigma
+    try:
+        for sigma in (trained, *sigmas):
+            purifier.test_sigma = sigma
+            defended = deployed(classifier, purifier)
+            clean = correct(defended, x, y, draws, seed)
+            row[f"grey-box accuracy %, test_sigma {sigma:g}"] = 100 * float(robust(clean, correct(defended, x_adv, y, draws,
+                                                                                                   derive_seed(seed, "margin"))).mean())
+    finally:
+        purifier.test_sigma = trained
+    return row
+
+
 def purifier_table(logs: dict[str, pd.DataFrame], purifiers: dict[str, ComDefend], x: torch.Tensor, draws: int,
                    seed: int = 0) -> pd.DataFrame:
     """One row per ComDefend variant: epochs and minutes of training (its log), final training MSE,
@@ -414,5 +448,5 @@ def purifier_table(logs: dict[str, pd.DataFrame], purifiers: dict[str, ComDefend
 
 __all__ = ["CompressionAttacks", "defense_suite", "attack", "correct", "robust", "greybox_records",
            "adaptive_records", "accuracy_table", "uncertainty_table", "worst_case", "side_by_side", "verdicts",
-           "greybox_runs", "worst_case_differences",
+           "greybox_runs", "worst_case_differences", "code_margins",
            "audit_defenses", "deepfool_norms", "quality_row", "quality_sweep", "flip_attention", "code_stability", "purifier_table"]
