@@ -14,12 +14,13 @@ from .notebook_sections import Answer, Section
 from .style import CSS, VERDICT_CLASS
 from .verdict_rules import VERDICTS
 
-RULES = ("A difference with a 95% interval holds when the whole interval lies on the paper's side of zero, "
-         "does not hold when it lies on the other side, and is not distinguishable when it holds zero. Two "
-         "quantities with their own intervals (Wilson over test images, or the seeds' range) are read the same "
-         "way, a side being taken only when the intervals do not overlap (a conservative reading). A test holds "
-         "at p < 0.05 in the paper's direction. Our numbers come from this run's profile and data, not the "
-         "paper's: compare directions and gaps, not absolute accuracies.")
+RULES = ("A claim about training methods or trained defenses is read from a 95% two-level bootstrap interval over "
+         "training runs and test images: it holds when the whole interval lies on the paper's side of zero, does not "
+         "hold when it lies on the other side, and is not distinguishable when it holds zero; with fewer than three "
+         "training runs of an arm, or an interval over test images only, there is no verdict. A test within one "
+         "network holds at p < 0.05 in the paper's direction. Our numbers come from this run's profile and data, "
+         "not the paper's: compare directions and gaps, not absolute accuracies. The rules and their references: "
+         "docs/validation.md.")
 
 
 @dataclass(frozen=True)
