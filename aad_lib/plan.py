@@ -39,7 +39,7 @@ from .training import checkpoint, recipes
 from .training.loop import make_optimizer, train_step
 from .validation import AadError
 
-NOT_PROJECTED = {"train_comdefend": "ComDefend training (compression.comdefend_variants)",
+NOT_PROJECTED = {"train_comdefend": "ComDefend training (compression.comdefend_variants x compression.comdefend.seeds)",
                  "notebooks": "the five notebooks"}
 
 
@@ -166,8 +166,9 @@ def project(params: Params, repeats: int = 3, progress: bool = True) -> tuple[li
     rows.append(StageGroup("evaluate", len(all_pairs), per_model * len(all_pairs),
                            f"{n_eval} images x {steps} attack steps a model, batch {e.batch_size} (upper bound: "
                            "no stopping when fooled)"))
-    variants = params.compression.comdefend_variants if params.compression is not None else []
-    rows.append(StageGroup("train_comdefend", len(variants), None, "not projected: " + NOT_PROJECTED["train_comdefend"]))
+    purifiers = (len(params.compression.comdefend_variants) * len(params.compression.comdefend.seeds)
+                 if params.compression is not None else 0)
+    rows.append(StageGroup("train_comdefend", purifiers, None, "not projected: " + NOT_PROJECTED["train_comdefend"]))
     rows.append(StageGroup("notebooks", 5, None, "not projected: " + NOT_PROJECTED["notebooks"]))
     return rows, device_name(device)
 

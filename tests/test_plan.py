@@ -40,6 +40,8 @@ def test_the_projection_is_steps_times_the_timed_step(monkeypatch):
     # evaluate: 100 images in one batch, 1 (FGSM) + 5 (PGD) + 5 (CW) steps, four models
     assert by["evaluate"].stages == 4 and by["evaluate"].seconds == pytest.approx(4 * 11 * 0.01)
     assert by["train_extra"].seconds == 0.0 and by["train_comdefend"].seconds is None
+    assert by["train_comdefend"].stages == 2  # two variants x the smoke profile's one seed
+    assert {r.group: r for r in plan.project(_params("default"), progress=False)[0]}["train_comdefend"].stages == 6
     table = plan.plan_table(rows)
     assert table.iloc[-1]["projected minutes"] == pytest.approx(round((2 * standard + 2 * madry + 0.44) / 60, 1))
     assert "CPU" in device
