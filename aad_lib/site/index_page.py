@@ -19,8 +19,11 @@ RULES = ("A claim about training methods or trained defenses is read from a 95% 
          "hold when it lies on the other side, and is not distinguishable when it holds zero; with fewer than three "
          "training runs of an arm, or an interval over test images only, there is no verdict. A test within one "
          "network holds at p < 0.05 in the paper's direction. Our numbers come from this run's profile and data, "
-         "not the paper's: compare directions and gaps, not absolute accuracies. The rules and their references: "
-         "docs/validation.md.")
+         "not the paper's: compare directions and gaps, not absolute accuracies. On one host the pipeline is "
+         "deterministic (bit-identical reruns); another CPU or any GPU trains other networks, so these numbers are "
+         "one run of several possible, and a verdict may move between decisive and not distinguishable where the "
+         "effect sits at the edge of its interval (`aad rerun-check` compares two runs). The rules and their "
+         "references: docs/validation.md.")
 
 
 @dataclass(frozen=True)
