@@ -63,6 +63,7 @@ class RunDifference:
 
     @property
     def enough_runs(self) -> bool:
+        """Whether both arms have at least :data:`MIN_RUNS` training runs (a verdict may be read)."""
         return min(self.runs_a, self.runs_b) >= MIN_RUNS
 
     def scaled(self, factor: float) -> RunDifference:
