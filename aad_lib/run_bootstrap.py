@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from .validation import AadError
+from .validation import AadError, choose
 
 # The fewest training runs per arm from which a verdict on a training method is read: with two, the
 # run level of the bootstrap has three distinct draws per arm and its interval is little more than
@@ -168,6 +168,15 @@ def two_level_difference(a: np.ndarray | list, b: np.ndarray | list, n_boot: int
     return RunDifference(observed, float(low), float(high), p, n, a.shape[0], b.shape[0])
 
 
+def check_column(records: pd.DataFrame, column: str) -> None:
+    """A clear error, with a did-you-mean hint, when per-image evaluation ``records`` have no
+    ``column`` (their attack columns: all but the index, label, confidence and ``conf:``/``pair:``
+    ones)."""
+    if column not in records.columns:
+        attacks = [c for c in records.columns if c not in ("index", "label", "confidence") and ":" not in c]
+        choose(column, attacks, "attack column of the evaluation records")
+
+
 def runs_matrix(records: list[pd.DataFrame], column: str) -> pd.DataFrame:
     """One row per run, one column per test image (the records' ``index``): ``column`` of each run's
     per-image records (:func:`aad_lib.results.read_records`), as floats. A clear error when a run
@@ -176,9 +185,7 @@ def runs_matrix(records: list[pd.DataFrame], column: str) -> pd.DataFrame:
         raise AadError("runs_matrix needs the records of at least one run.")
     rows = []
     for r in records:
-        if column not in r.columns:
-            found = [c for c in r.columns if c not in ("index", "label", "confidence") and ":" not in c]
-            raise AadError(f"unknown column {column!r} of the evaluation records; valid: {found}.")
+        check_column(r, column)
         rows.append(r.set_index("index")[column].astype(float))
     if any(not row.index.equals(rows[0].index) for row in rows):
         raise AadError("the runs were evaluated on different test samples; evaluate every run with the same settings.")
@@ -196,4 +203,4 @@ def records_difference(a: list[pd.DataFrame], b: list[pd.DataFrame], column: str
     return two_level_difference(per_a.to_numpy(), per_b.to_numpy(), n_boot, seed).scaled(100)
 
 
-__all__ = ["MIN_RUNS", "INTERVAL", "RunDifference", "widened_runs", "two_level_difference", "runs_matrix", "records_difference"]
+__all__ = ["MIN_RUNS", "INTERVAL", "RunDifference", "widened_runs", "two_level_difference", "check_column", "runs_matrix", "records_difference"]

@@ -105,7 +105,7 @@ def test_records_difference_in_points_and_errors():
     found = records_difference(a, b, "PGD-40", n_boot=200)
     assert found.difference == pytest.approx(25.0)
     assert runs_matrix(a, "PGD-40").shape == (3, 4)
-    with pytest.raises(AadError, match="unknown column 'PGD-10'.*PGD-40"):
+    with pytest.raises(AadError, match="unknown attack column of the evaluation records 'PGD-10'. Did you mean 'PGD-40'"):
         records_difference(a, b, "PGD-10")
     with pytest.raises(AadError, match="different test samples"):
         records_difference(a, [_records([1, 0, 0, 0], [4, 5, 6, 7])] * 3, "PGD-40")

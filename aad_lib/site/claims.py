@@ -98,10 +98,9 @@ PREDATES = ("this run's tables predate the intervals over training runs: no verd
             "`dvc repro`, for one)")
 
 
-def _difference_text(difference: float, low: float, high: float, runs: tuple[int, int] | None = None) -> str:
-    """``+1.2 [-0.3, +2.6] points`` and, with ``runs`` (each arm's training runs), ``(3 vs 3 runs)``."""
-    text = f"{difference:+.1f} [{low:+.1f}, {high:+.1f}] points"
-    return text if runs is None else f"{text} ({runs[0]} vs {runs[1]} runs)"
+def _difference_text(difference: float, low: float, high: float, runs: tuple[int, int]) -> str:
+    """``+1.2 [-0.3, +2.6] points (3 vs 3 runs)``: the difference, its interval, each arm's training runs."""
+    return f"{difference:+.1f} [{low:+.1f}, {high:+.1f}] points ({runs[0]} vs {runs[1]} runs)"
 
 
 def _runs(row: pd.Series) -> tuple[int, int]:

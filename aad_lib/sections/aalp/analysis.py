@@ -24,16 +24,16 @@ from torch import nn
 from ...attacks import pgd
 from ...evaluation import EvalConfig, evaluate
 from ...losses import pair_distances, true_class_confidence
-from ...run_bootstrap import records_difference
+from ...run_bootstrap import check_column, records_difference
 from ...runtime import generator
-from ...validation import AadError, check_images, check_labels, choose
+from ...validation import AadError, check_images, check_labels
 
 CONSISTENT, INCONSISTENT, CLEAN_ERROR = "consistent", "inconsistent", "clean error"
 
 
 def sample_sets(records: pd.DataFrame, attack: str = "PGD-40") -> pd.Series:
     """Per sample: "consistent", "inconsistent" or "clean error" under ``attack``."""
-    _need(records, attack)
+    check_column(records, attack)
     return _classify(records["Clean"], records[attack])
 
 
@@ -74,7 +74,7 @@ def set_statistics(records: pd.DataFrame, attack: str = "PGD-40", alp_weight: fl
     With ``alp_weight`` (lambda) also "ALP share of loss": ``lambda * ALP / (CE_mix + lambda * ALP)``
     of the set's means, CE_mix the mean of clean and adversarial CE as in ALP's loss (Sec. 2.2:
     "the percentage of ALP loss taking over total loss")."""
-    _need(records, attack)
+    check_column(records, attack)
     frame = pd.DataFrame({
         "set": sample_sets(records, attack),
         "clean confidence": records["confidence"],
@@ -122,15 +122,9 @@ def paired_difference(a: list[pd.DataFrame], b: list[pd.DataFrame], column: str,
     the runs' spread, and no verdict is read from it."""
     if not a or not b:
         raise AadError("paired_difference needs at least one records table per method.")
-    for records in (*a, *b):
-        _need(records, column)
     return records_difference(a, b, column, n_boot, seed).as_row()
 
 
-def _need(records: pd.DataFrame, attack: str) -> None:
-    if attack not in records.columns:
-        attacks = [c for c in records.columns if c not in ("index", "label", "confidence") and ":" not in c]
-        choose(attack, attacks, "attack column of the evaluation records")
 
 
 # ---------------------------------------------------------------- per-epoch views (Fig. 4, 9, 12)

@@ -279,18 +279,12 @@ def worst_case_differences(runs: dict[str, list[pd.DataFrame]], columns: list[st
     if baseline not in runs:
         raise AadError(f"the baseline {baseline!r} is not among the defenses {list(runs)}.")
 
-    def matrix(name: str) -> np.ndarray:
-        return np.stack([worst_case(r, columns).to_numpy(dtype=float) for r in runs[name]])
-
-    base = matrix(baseline)
-    rows = {}
-    for name in runs:
-        if name == baseline:
-            continue
-        found = two_level_difference(matrix(name), base, n_boot, seed).scaled(100)
-        rows[name] = {"worst grey-box": 100 * matrix(name).mean(), f"{baseline} worst grey-box": 100 * base.mean(),
-                      **found.as_row()}
-    return pd.DataFrame(rows).T
+    worst = {name: np.stack([worst_case(r, columns).to_numpy(dtype=float) for r in found])
+             for name, found in runs.items()}
+    base = worst[baseline]
+    return pd.DataFrame({name: {"worst grey-box": 100 * w.mean(), f"{baseline} worst grey-box": 100 * base.mean(),
+                                **two_level_difference(w, base, n_boot, seed).scaled(100).as_row()}
+                         for name, w in worst.items() if name != baseline}).T
 
 
 def audit_defenses(model: nn.Module, x: torch.Tensor, y: torch.Tensor, defenses: dict[str, Defense],
